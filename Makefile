@@ -1,0 +1,16 @@
+# The two commands of the README: `make analysis` and `make test`. Both set up .venv first.
+PY := .venv/bin/python
+ARGS ?=
+
+.PHONY: setup analysis test test-slow
+setup:
+	@scripts/bootstrap.sh
+
+analysis: setup  ## the primary analysis (pass options as ARGS="--config analysis/configs/logit_normal.toml")
+	$(PY) -m analysis.fit $(ARGS)
+
+test: setup  ## the default test suite (fast statistical checks included)
+	$(PY) -m pytest $(ARGS)
+
+test-slow: setup  ## long reference runs and calibration checks
+	$(PY) -m pytest -m slow $(ARGS)

@@ -1,0 +1,1 @@
+"""Orchestration of the HHD evidence synthesis: data and config validation, fitting, checks, outputs."""

@@ -1,0 +1,132 @@
+"""Analysis configs: TOML files that may extend a parent, validated into one frozen object.
+
+A config names its parent with ``extends = "default.toml"`` (a path relative to the config file);
+tables are merged key by key, the child winning. Unknown keys, wrong types and impossible values are
+rejected with one line per problem naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+
+from analysis.data import DEFAULT_KNOWN_DRUGS, OUTCOMES
+from analysis.errors import InputError
+from models.priors import BetaBinomialPrior, LogitNormalPrior
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+
+Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Section):
+    path: str = "data/reports.csv"
+    """Relative paths are relative to the project root."""
+    outcome: Outcome = "any_response"
+    drug: str = "naltrexone"
+    known_drugs: tuple[str, ...] = DEFAULT_KNOWN_DRUGS
+
+    def resolved_path(self) -> Path:
+        path = Path(self.path)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class ModelSettings(_Section):
+    family: Literal["beta_binomial", "logit_normal"] = "beta_binomial"
+    beta_binomial: BetaBinomialPrior = BetaBinomialPrior()
+    logit_normal: LogitNormalPrior = LogitNormalPrior()
+
+    @property
+    def prior(self) -> BetaBinomialPrior | LogitNormalPrior:
+        return getattr(self, self.family)
+
+
+class SamplingSettings(_Section):
+    chains: PositiveInt = 4
+    cores: PositiveInt = 2
+    draws: int = Field(2000, ge=10)
+    tune: int = Field(1000, ge=0)
+    target_accept: float = Field(0.95, gt=0, lt=1)
+    seed: int = Field(20261121, ge=0)
+    prior_draws: int = Field(2000, ge=10)
+
+
+class DiagnosticsSettings(_Section):
+    rhat_max: float = Field(1.01, gt=1.0)
+    ess_bulk_min: float = Field(400, ge=0)
+    ess_tail_min: float = Field(400, ge=0)
+    max_divergences: int = Field(0, ge=0)
+
+
+class Config(_Section):
+    name: str
+    description: str = ""
+    data: DataSettings = DataSettings()
+    model: ModelSettings = ModelSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    diagnostics: DiagnosticsSettings = DiagnosticsSettings()
+    source: str = ""
+    """The config file this was loaded from (set by the loader)."""
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG, **overrides: dict) -> Config:
+    """Load a config file, following `extends`, then apply section overrides (e.g. sampling={"seed": 1})."""
+    path = Path(path)
+    merged = _read_with_parents(path, chain=())
+    merged.setdefault("name", path.stem)
+    merged["source"] = str(path)
+    for section, values in overrides.items():
+        merged[section] = _merge(merged.get(section, {}), values)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as err:
+        raise InputError([f"{path}: {_describe(e)}" for e in err.errors()]) from None
+
+
+def _read_with_parents(path: Path, chain: tuple[Path, ...]) -> dict:
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(p.name for p in chain + (resolved,))
+        raise InputError(f"{chain[0]}: circular 'extends' ({cycle})")
+    if not path.is_file():
+        origin = f"{chain[-1]}: extends " if chain else ""
+        raise InputError(f"{origin}{path}: config file not found")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid TOML ({err})") from None
+    parent = document.pop("extends", None)
+    if parent is None:
+        return document
+    if not isinstance(parent, str):
+        raise InputError(f"{path}: extends: must be a file name, got {parent!r}")
+    base = _read_with_parents(path.parent / parent, chain + (resolved,))
+    base.pop("name", None)
+    base.pop("description", None)
+    return _merge(base, document)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"

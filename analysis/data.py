@@ -1,0 +1,219 @@
+"""Load and validate an evidence table (one row per report) before any model sees it.
+
+Every problem becomes one line naming the file, the row (with its report id) and the column, collected
+into a single `InputError`. A blank outcome count is missing, not zero: that report drops out of that
+outcome's analysis. Rows whose `default_set` is not `include` are kept in the table (the report lists
+them) but never pooled.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import InputError
+
+OUTCOMES = ("any_response", "marked", "complete", "sustained")
+COUNT_COLUMNS = tuple(f"n_{o}" for o in OUTCOMES) + ("n_no_response",)
+REQUIRED_COLUMNS = ("report_id", "drug", "n_treated")
+DEFAULT_KNOWN_DRUGS = ("naltrexone", "naloxone")
+
+# Nested outcome levels: a count on the left can never exceed the count on the right.
+NESTED_COUNTS = (
+    ("n_marked", "n_any_response", "a marked response is also a response"),
+    ("n_complete", "n_marked", "a complete response is also a marked response"),
+    ("n_complete", "n_any_response", "a complete response is also a response"),
+    ("n_sustained", "n_any_response", "a sustained response is also a response"),
+)
+
+_WHOLE_NUMBER = re.compile(r"^\+?\d+(\.0*)?$")
+
+
+@dataclass(frozen=True)
+class EvidenceTable:
+    """A validated evidence table: all rows as read, with counts as nullable integers."""
+
+    path: Path
+    frame: pd.DataFrame
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BinomialData:
+    """The counts one analysis pools: responders `y` out of `n` treated, per report."""
+
+    report_ids: tuple[str, ...]
+    n: np.ndarray
+    y: np.ndarray
+    outcome: str
+    drug: str
+
+    def __len__(self) -> int:
+        return len(self.report_ids)
+
+
+def outcome_column(outcome: str) -> str:
+    return f"n_{outcome}"
+
+
+def load_evidence(
+    path: str | Path,
+    outcomes: tuple[str, ...] = ("any_response",),
+    known_drugs: tuple[str, ...] = DEFAULT_KNOWN_DRUGS,
+) -> EvidenceTable:
+    """Read and validate a CSV of reports; `outcomes` name the count columns that must be present."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    frame = _parse_csv(path, raw)
+    _require_columns(path, frame, REQUIRED_COLUMNS + tuple(outcome_column(o) for o in outcomes))
+    frame = _validate_rows(path, frame, tuple(known_drugs))
+    return EvidenceTable(path=path, frame=frame, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def select_counts(table: EvidenceTable, outcome: str, drug: str) -> BinomialData:
+    """The included reports of `drug` that grade `outcome`; blank counts drop out."""
+    column = outcome_column(outcome)
+    frame = table.frame
+    if column not in frame.columns:
+        raise InputError(f"{table.path}: missing required column '{column}' for outcome '{outcome}'")
+    rows = frame[(frame["drug"] == drug) & frame["included"] & frame[column].notna()]
+    return BinomialData(
+        report_ids=tuple(rows["report_id"]),
+        n=rows["n_treated"].to_numpy(dtype=np.int64),
+        y=rows[column].to_numpy(dtype=np.int64),
+        outcome=outcome,
+        drug=drug,
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a CSV file")
+    return path.read_bytes()
+
+
+def _parse_csv(path: Path, raw: bytes) -> pd.DataFrame:
+    """Decode (UTF-8, with or without a byte-order mark) and parse comma-, semicolon- or tab-separated text."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a text CSV file (cannot decode as UTF-8)") from None
+    if "\x00" in text:
+        raise InputError(f"{path}: not a text CSV file (contains binary data)")
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    header = text.lstrip().splitlines()[0]
+    try:
+        delimiter = csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=True
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: not a readable CSV file ({first_line})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise InputError(f"{path}: no data rows under the header")
+    return frame.apply(lambda col: col.str.strip())
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...]) -> None:
+    missing = [c for c in dict.fromkeys(required) if c not in frame.columns]
+    if missing:
+        raise InputError([f"{path}: missing required column '{c}'" for c in missing])
+
+
+def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]) -> pd.DataFrame:
+    problems: list[str] = []
+    report_ids = frame["report_id"]
+
+    def where(i: int, column: str) -> str:
+        rid = report_ids.iloc[i] or "<blank>"
+        return f"{path}: row {i + 1} (report_id {rid}), column {column}"
+
+    first_seen: dict[str, int] = {}
+    for i, rid in enumerate(report_ids):
+        if not rid:
+            problems.append(f"{where(i, 'report_id')}: report_id is blank")
+        elif rid in first_seen:
+            problems.append(f"{where(i, 'report_id')}: duplicate of row {first_seen[rid] + 1}")
+        else:
+            first_seen[rid] = i
+
+    drugs = frame["drug"].str.lower()
+    for i, drug in enumerate(drugs):
+        if drug not in known_drugs:
+            shown = f"'{frame['drug'].iloc[i]}'" if drug else "blank"
+            problems.append(f"{where(i, 'drug')}: unknown drug {shown} (known: {', '.join(sorted(known_drugs))})")
+
+    counts: dict[str, list[int | None]] = {}
+    for column in ("n_treated",) + tuple(c for c in COUNT_COLUMNS if c in frame.columns):
+        values: list[int | None] = []
+        for i, raw in enumerate(frame[column]):
+            value = _parse_count(raw)
+            if value == "invalid":
+                problems.append(f"{where(i, column)}: '{raw}' is not a whole number of 0 or more")
+                value = None
+            elif column == "n_treated" and (value is None or value < 1):
+                shown = "blank" if value is None else str(value)
+                problems.append(f"{where(i, column)}: must be a whole number of at least 1, got {shown}")
+                value = None
+            values.append(value)
+        counts[column] = values
+
+    for column in (c for c in COUNT_COLUMNS if c in counts):
+        for i, (value, n) in enumerate(zip(counts[column], counts["n_treated"])):
+            if value is not None and n is not None and value > n:
+                problems.append(f"{where(i, column)}: {value} is larger than n_treated ({n})")
+    for small, large, reason in NESTED_COUNTS:
+        if small in counts and large in counts:
+            for i, (a, b) in enumerate(zip(counts[small], counts[large])):
+                if a is not None and b is not None and a > b:
+                    problems.append(f"{where(i, small)}: {a} is larger than {large} ({b}); {reason}")
+    if "n_any_response" in counts and "n_no_response" in counts:
+        for i, (a, b, n) in enumerate(zip(counts["n_any_response"], counts["n_no_response"], counts["n_treated"])):
+            if None not in (a, b, n) and a + b > n:
+                problems.append(
+                    f"{where(i, 'n_no_response')}: n_any_response ({a}) + n_no_response ({b}) exceeds n_treated ({n})"
+                )
+
+    included = pd.Series(True, index=frame.index)
+    if "default_set" in frame.columns:
+        for i, value in enumerate(frame["default_set"]):
+            if value != "include" and not value.startswith("exclude"):
+                problems.append(f"{where(i, 'default_set')}: '{value}' is neither 'include' nor 'exclude_<reason>'")
+        included = frame["default_set"] == "include"
+
+    if problems:
+        raise InputError(problems)
+
+    frame = frame.copy()
+    frame["drug"] = drugs
+    for column, values in counts.items():
+        frame[column] = pd.array(values, dtype="Int64")
+    frame["included"] = included.to_numpy()
+    return frame
+
+
+def _parse_count(raw: str) -> int | None | str:
+    """A whole number (``3`` or ``3.0``), None for blank, or ``"invalid"``."""
+    if raw == "":
+        return None
+    if not _WHOLE_NUMBER.match(raw):
+        return "invalid"
+    return int(float(raw))

@@ -1,0 +1,60 @@
+"""Save one analysis run: posterior (NetCDF), summaries (JSON, CSV), diagnostics and run metadata."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from analysis.data import EvidenceTable
+from analysis.outputs import atomic_directory
+from analysis.pipeline import AnalysisResult
+from analysis.summaries import report_table, summary_document
+
+PROVENANCE_COLUMNS = ("design", "source_level", "confidence", "doi", "pmid", "source_url")
+VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats", "numpy", "pandas", "xarray")
+
+
+def write_outputs(result: AnalysisResult, table: EvidenceTable, out_dir: Path, argv, started: float) -> dict:
+    """Write everything into a staging directory and move it into place only when complete."""
+    summary = summary_document(result, data_sha256=table.sha256, data_path=str(table.path))
+    reports = report_table(result)
+    provenance = [c for c in PROVENANCE_COLUMNS if c in table.frame.columns]
+    reports = reports.merge(table.frame[["report_id", *provenance]], on="report_id", how="left")
+
+    with atomic_directory(Path(out_dir)) as staging:
+        result.idata.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
+        reports.to_csv(staging / "summary.csv", index=False)
+        result.convergence.table.to_csv(staging / "diagnostics.csv", index_label="quantity")
+        _write_json(staging / "summary.json", summary)
+        _write_json(staging / "config.json", result.config.model_dump(mode="json"))
+        _write_json(staging / "run.json", _run_metadata(argv, started))
+    return summary
+
+
+def _run_metadata(argv, started: float) -> dict:
+    """What is needed to rerun and what varies between runs (kept out of summary.json on purpose)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return {
+        "command": shlex.join(["python", "-m", "analysis.fit", *args]),
+        "wall_time_seconds": round(time.perf_counter() - started, 2),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in VERSIONED_PACKAGES},
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,42 @@
+"""Prior settings of each model family, validated once here and used as-is by the models and configs."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BetaBinomialPrior(_Settings):
+    """Priors of the hierarchical beta-binomial, in the BDA3 parameterisation.
+
+    The pooled mean μ ~ Beta(mean_a, mean_b). Heterogeneity enters through u = κ^(-1/2), where κ is
+    the Beta concentration:
+    - ``weakly_informative`` (default): u ~ HalfNormal(u_scale). BDA3's reference prior is flat in u;
+      the half-normal keeps that shape near homogeneity (u → 0) and shrinks away from κ < 1, where
+      the report-level distribution turns U-shaped (reports either all respond or none do). At μ = 0.5,
+      u ≈ τ/2 for a logit-normal τ, so u_scale = 0.5 matches τ ~ HalfNormal(1).
+    - ``bda3``: u ~ Uniform(0, u_max), which with μ ~ Beta(1, 1) is p(α, β) ∝ (α+β)^(-5/2) truncated
+      at κ ≥ u_max^(-2) (BDA3 section 5.3).
+    """
+
+    kind: Literal["weakly_informative", "bda3"] = "weakly_informative"
+    mean_a: PositiveFloat = 1.0
+    mean_b: PositiveFloat = 1.0
+    u_scale: PositiveFloat = 0.5
+    u_max: PositiveFloat = 10.0
+
+
+class LogitNormalPrior(_Settings):
+    """Priors of the logit-normal random-effects model: logit θ_i ~ Normal(μ, τ).
+
+    μ ~ Normal(mu_mean, mu_sd); τ ~ HalfNormal(tau_scale) or HalfCauchy(tau_scale). The defaults
+    (Normal(0, 2), HalfNormal(1)) are the RBesT convention for binary endpoints.
+    """
+
+    mu_mean: float = 0.0
+    mu_sd: PositiveFloat = 2.0
+    tau_dist: Literal["half_normal", "half_cauchy"] = "half_normal"
+    tau_scale: PositiveFloat = Field(1.0)

@@ -1,0 +1,25 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.config import PROJECT_ROOT
+
+SHARED = PROJECT_ROOT.parent / "shared"
+sys.path.insert(0, str(Path(__file__).parent))  # tests/exact_posteriors.py
+
+
+@pytest.fixture(scope="session")
+def model_cache():
+    """One compiled sampler per model structure for the whole test session."""
+    from analysis.sampling import ModelCache
+
+    return ModelCache()
+
+
+@pytest.fixture(scope="session")
+def shared_literature() -> Path:
+    path = SHARED / "literature"
+    if not path.is_dir():
+        pytest.skip(f"{path} is not present (the extraction lives beside the repository)")
+    return path
