@@ -9,13 +9,14 @@ is_py312() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else
 
 find_python() {
     local cand v root
-    for cand in "${PYTHON:-}" python3.14 python3.13 python3.12 python3; do
+    # Prefer 3.12, the version the stack was measured on, then newer ones.
+    for cand in "${PYTHON:-}" python3.12 python3.13 python3.14 python3; do
         [ -n "$cand" ] && is_py312 "$cand" && { command -v "$cand"; return; }
     done
     # pyenv keeps interpreters that are installed but not on PATH.
     if command -v pyenv >/dev/null 2>&1; then
         root=$(pyenv root)
-        for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9]|[2-9][0-9])(\.[0-9]+)?$' | sort -rV); do
+        for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9]|[2-9][0-9])(\.[0-9]+)?$' | sort -V); do
             is_py312 "$root/versions/$v/bin/python" && { echo "$root/versions/$v/bin/python"; return; }
         done
     fi
