@@ -78,12 +78,19 @@ class Config(_Section):
     """The config file this was loaded from (set by the loader)."""
 
 
+def display_path(path: str | Path) -> str:
+    """A path as users see it: relative to the project root when inside it, so outputs do not depend on
+    where the project is checked out."""
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
 def load_config(path: str | Path = DEFAULT_CONFIG, **overrides: dict) -> Config:
     """Load a config file, following `extends`, then apply section overrides (e.g. sampling={"seed": 1})."""
     path = Path(path)
     merged = _read_with_parents(path, chain=())
     merged.setdefault("name", path.stem)
-    merged["source"] = str(path)
+    merged["source"] = display_path(path)
     for section, values in overrides.items():
         merged[section] = _merge(merged.get(section, {}), values)
     try:

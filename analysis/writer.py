@@ -10,6 +10,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from analysis.config import display_path
 from analysis.data import EvidenceTable
 from analysis.outputs import atomic_directory
 from analysis.pipeline import AnalysisResult
@@ -21,7 +22,7 @@ VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arvi
 
 def write_outputs(result: AnalysisResult, table: EvidenceTable, out_dir: Path, argv, started: float) -> dict:
     """Write everything into a staging directory and move it into place only when complete."""
-    summary = summary_document(result, data_sha256=table.sha256, data_path=str(table.path))
+    summary = summary_document(result, data_sha256=table.sha256, data_path=display_path(table.path))
     reports = report_table(result)
     provenance = [c for c in PROVENANCE_COLUMNS if c in table.frame.columns]
     reports = reports.merge(table.frame[["report_id", *provenance]], on="report_id", how="left")
