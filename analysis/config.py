@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from analysis.data import DEFAULT_KNOWN_DRUGS, OUTCOMES
 from analysis.errors import InputError
@@ -67,6 +67,27 @@ class DiagnosticsSettings(_Section):
     max_divergences: int = Field(0, ge=0)
 
 
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class BorrowingSettings(_Section):
+    """The target arm (naloxone by default), informed by the pooled reports of `data.drug`."""
+
+    enabled: bool = True
+    target_drug: str = "naloxone"
+    robust_weight: Probability = 0.2
+    """Weight w of the vague component, (1 − w)·MAP + w·Beta(vague); also the joint model's
+    non-exchangeable weight, so the two routes fit the same model."""
+    vague: tuple[PositiveFloat, PositiveFloat] = (1.0, 1.0)
+    thresholds: tuple[OpenProbability, ...] = (0.5, 0.7, 0.8, 0.9)
+    """Report P(θ_target > c) for each c."""
+    weight_sweep: tuple[Probability, ...] = (0.0, 0.1, 0.2, 0.5, 1.0)
+    max_components: int = Field(4, ge=1, le=8)
+    conflict_alpha: OpenProbability = 0.05
+    """Flag prior-data conflict when Box's prior predictive p-value is below this."""
+
+
 class Config(_Section):
     name: str
     description: str = ""
@@ -74,6 +95,7 @@ class Config(_Section):
     model: ModelSettings = ModelSettings()
     sampling: SamplingSettings = SamplingSettings()
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()
+    borrowing: BorrowingSettings = BorrowingSettings()
     source: str = ""
     """The config file this was loaded from (set by the loader)."""
 

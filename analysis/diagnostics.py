@@ -66,7 +66,11 @@ class ConvergenceReport:
 
 
 def check_convergence(idata: xr.DataTree, thresholds: DiagnosticsSettings) -> ConvergenceReport:
-    table = az.summary(idata, group="posterior", kind="diagnostics", round_to="none")
+    """Diagnostics of every posterior quantity except those constant across all draws (a quantity fixed
+    by the model, e.g. a probability of exactly 1, has no Monte Carlo error and no defined R-hat)."""
+    posterior = idata["posterior"].to_dataset()
+    varying = [name for name, da in posterior.data_vars.items() if np.ptp(da.values) > 0]
+    table = az.summary(posterior[varying], kind="diagnostics", round_to="none")
     diverging = idata["sample_stats"]["diverging"].values
     return ConvergenceReport(table=table, divergences=int(np.sum(diverging)), thresholds=thresholds)
 

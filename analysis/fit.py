@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None, cache=None) -> int:
 
     # Heavy imports only once the input is known to be good: bad input fails in well under a second.
     logging.getLogger("pymc").setLevel(logging.WARNING)
+    from analysis.borrowing import BorrowingResult, run_borrowing, target_arm
     from analysis.pipeline import run_analysis
     from analysis.sampling import ModelCache
     from analysis.writer import write_outputs
@@ -73,17 +74,38 @@ def main(argv: list[str] | None = None, cache=None) -> int:
         file=sys.stderr,
     )
     result = run_analysis(config, data, cache, progress=sys.stderr.isatty())
-    summary = write_outputs(result, table, out_dir, argv=argv, started=started)
+    borrowing = None
+    if config.borrowing.enabled:
+        target = target_arm(config, table)
+        if target is None:
+            borrowing = (
+                f"no included report of drug '{config.borrowing.target_drug}' has a count in column "
+                f"n_{config.data.outcome}; the {config.borrowing.target_drug} arm was not computed"
+            )
+            print(f"note: {borrowing}", file=sys.stderr)
+        else:
+            borrowing = run_borrowing(config, result, target, cache)
+    summary = write_outputs(result, borrowing, table, out_dir, argv=argv, started=started)
 
     pooled, predictive = summary["pooled"], summary["predictive"]
     print(
         f"pooled remission probability {pooled['mean']:.3f} (95% CrI {pooled['ci95'][0]:.3f}-{pooled['ci95'][1]:.3f}); "
         f"new report {predictive['mean']:.3f} (95% CrI {predictive['ci95'][0]:.3f}-{predictive['ci95'][1]:.3f})"
     )
+    if isinstance(borrowing, BorrowingResult):
+        arm = summary[borrowing.target.drug]
+        print(
+            f"{arm['target_drug']} ({arm['y']} of {arm['n']}), robust MAP w = {arm['robust_weight']:g}: "
+            f"{arm['mean']:.3f} (95% CrI {arm['ci95'][0]:.3f}-{arm['ci95'][1]:.3f}); "
+            f"joint model {arm['joint']['mean']:.3f} (95% CrI {arm['joint']['ci95'][0]:.3f}-{arm['joint']['ci95'][1]:.3f})"
+        )
     print(f"outputs: {out_dir}")
-    if not result.convergence.passed:
-        for reason in result.convergence.failures:
-            print(f"convergence check failed: {reason}", file=sys.stderr)
+    if summary["status"] != "passed":
+        failures = [("", r) for r in result.convergence.failures]
+        if isinstance(borrowing, BorrowingResult):
+            failures += [("joint model: ", r) for r in borrowing.joint.convergence.failures]
+        for where, reason in failures:
+            print(f"convergence check failed: {where}{reason}", file=sys.stderr)
         return EXIT_GATE_FAILED
     return EXIT_OK
 

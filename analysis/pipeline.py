@@ -14,8 +14,8 @@ import xarray as xr
 from analysis.config import Config
 from analysis.data import BinomialData
 from analysis.diagnostics import ConvergenceReport, check_convergence
-from analysis.sampling import ModelCache, sample_posterior
-from models import FAMILIES
+from analysis.sampling import ModelCache, Seeds, sample_posterior
+from models import FAMILIES, model_spec
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class AnalysisResult:
 def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress: bool = False) -> AnalysisResult:
     family = FAMILIES[config.model.family]
     prior = config.model.prior
-    seeds = _Seeds(config.sampling.seed)
+    seeds = Seeds(config.sampling.seed)
 
-    compiled = cache.sampler(family, data.y, data.n, prior)
+    compiled = cache.sampler(model_spec(config.model.family, data.y, data.n, prior))
     idata = sample_posterior(compiled, config.sampling, seed=seeds.sampler, progress=progress)
     posterior = idata["posterior"].to_dataset()
     posterior = posterior.merge(family.derive(posterior, data.y, data.n, seeds.rng("derive")))
@@ -55,7 +55,7 @@ def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress
     return AnalysisResult(config=config, data=data, idata=idata, convergence=check_convergence(idata, config.diagnostics))
 
 
-def _prior_predictive(family, prior, data: BinomialData, draws: int, seeds: "_Seeds") -> dict[str, xr.Dataset]:
+def _prior_predictive(family, prior, data: BinomialData, draws: int, seeds: Seeds) -> dict[str, xr.Dataset]:
     """Draws of every quantity from the prior, and of the counts the model expects before seeing data."""
     model = family.build_model(data.y, data.n, prior)
     # Forward sampling of a few scalars: Python-mode compilation takes a fraction of numba's time.
@@ -89,21 +89,3 @@ def _posterior_predictive(family, posterior: xr.Dataset, data: BinomialData, rng
 def _label_reports(ds: xr.Dataset, report_ids: tuple[str, ...]) -> xr.Dataset:
     """The models index reports by position; outputs name them by report id."""
     return ds.assign_coords(report=list(report_ids)) if "report" in ds.dims else ds
-
-
-class _Seeds:
-    """Independent, reproducible random streams, one per purpose, all from the one configured seed."""
-
-    def __init__(self, seed: int) -> None:
-        self._seed = seed
-        self.sampler = self._integer("sampler")
-        self.prior = self._integer("prior")
-
-    def _sequence(self, purpose: str) -> np.random.SeedSequence:
-        return np.random.SeedSequence([self._seed, *purpose.encode()])
-
-    def _integer(self, purpose: str) -> int:
-        return int(self._sequence(purpose).generate_state(1)[0])
-
-    def rng(self, purpose: str) -> np.random.Generator:
-        return np.random.default_rng(self._sequence(purpose))

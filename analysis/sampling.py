@@ -8,13 +8,13 @@ hyperparameters into it (`with_data`) for every later fit: other variants, refit
 from __future__ import annotations
 
 import warnings
-from types import ModuleType
 
 import numpy as np
 import nutpie
 import xarray as xr
 
 from analysis.config import SamplingSettings
+from models import ModelSpec
 
 
 class ModelCache:
@@ -24,18 +24,16 @@ class ModelCache:
         self._compiled: dict[tuple, nutpie.CompiledModel] = {}
         self.compilations = 0
 
-    def sampler(self, family: ModuleType, y: np.ndarray, n: np.ndarray, prior) -> nutpie.CompiledModel:
-        key = family.structure_key(prior, len(y))
+    def sampler(self, spec: ModelSpec) -> nutpie.CompiledModel:
+        key = spec.key
         if key not in self._compiled:
             with warnings.catch_warnings():
                 # The models' random-draw ops have no numba implementation; NUTS never calls them
                 # (it runs only the log density), so numba's object-mode notice is noise here.
                 warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
-                self._compiled[key] = nutpie.compile_pymc_model(
-                    family.build_model(y, n, prior), initial_points=family.initial_point(prior)
-                )
+                self._compiled[key] = nutpie.compile_pymc_model(spec.build(), initial_points=spec.initial_point)
             self.compilations += 1
-        return self._compiled[key].with_data(**family.data_values(y, n, prior))
+        return self._compiled[key].with_data(**spec.values)
 
 
 def sample_posterior(
@@ -56,3 +54,21 @@ def sample_posterior(
     stats = trace["sample_stats"].to_dataset()
     stats = stats.drop_vars([v for v in stats.data_vars if stats[v].dtype == object])
     return xr.DataTree.from_dict({"posterior": trace["posterior"].to_dataset(), "sample_stats": stats})
+
+
+class Seeds:
+    """Independent, reproducible random streams, one per purpose, all from the one configured seed."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self.sampler = self.integer("sampler")
+        self.prior = self.integer("prior")
+
+    def _sequence(self, purpose: str) -> np.random.SeedSequence:
+        return np.random.SeedSequence([self._seed, *purpose.encode()])
+
+    def integer(self, purpose: str) -> int:
+        return int(self._sequence(purpose).generate_state(1)[0])
+
+    def rng(self, purpose: str) -> np.random.Generator:
+        return np.random.default_rng(self._sequence(purpose))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.borrowing import BorrowingResult, summary_block
 from analysis.checks import all_predictive_checks
 from analysis.intervals import clopper_pearson, describe, rounded
 from analysis.pipeline import AnalysisResult
@@ -39,8 +40,10 @@ def report_table(result: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_document(result: AnalysisResult, data_sha256: str, data_path: str) -> dict:
-    """Everything `summary.json` holds; deterministic for given data, config and seed."""
+def summary_document(result: AnalysisResult, borrowing, data_sha256: str, data_path: str) -> dict:
+    """Everything `summary.json` holds; deterministic for given data, config and seed.
+
+    `borrowing` is the target arm's result, a sentence saying why it was skipped, or None (disabled)."""
 
     config, data = result.config, result.data
     posterior = result.idata["posterior"]
@@ -59,7 +62,7 @@ def summary_document(result: AnalysisResult, data_sha256: str, data_path: str) -
         "model": config.model.family,
         "prior": config.model.prior.model_dump(),
         "seed": config.sampling.seed,
-        "status": "passed" if result.convergence.passed else "failed",
+        "status": "passed" if run_passed(result, borrowing) else "failed",
         "evidence": {
             "reports": len(data),
             "patients": int(data.n.sum()),
@@ -87,4 +90,18 @@ def summary_document(result: AnalysisResult, data_sha256: str, data_path: str) -
         },
         "predictive_checks": all_predictive_checks(result.idata),
         "diagnostics": result.convergence.as_dict(),
+        **_borrowing_entries(borrowing, config),
     }
+
+
+def run_passed(result: AnalysisResult, borrowing) -> bool:
+    """The gate covers the primary fit and the joint model of the target arm."""
+    return result.convergence.passed and not (isinstance(borrowing, BorrowingResult) and not borrowing.joint.convergence.passed)
+
+
+def _borrowing_entries(borrowing, config) -> dict:
+    if borrowing is None:
+        return {}
+    target = config.borrowing.target_drug
+    block = summary_block(borrowing, config) if isinstance(borrowing, BorrowingResult) else {"skipped": borrowing}
+    return {"borrowing_target": target, target: block}

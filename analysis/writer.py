@@ -10,6 +10,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from analysis import figures
+from analysis.borrowing import BorrowingResult
 from analysis.config import display_path
 from analysis.data import EvidenceTable
 from analysis.outputs import atomic_directory
@@ -20,9 +22,12 @@ PROVENANCE_COLUMNS = ("design", "source_level", "confidence", "doi", "pmid", "so
 VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats", "numpy", "pandas", "xarray")
 
 
-def write_outputs(result: AnalysisResult, table: EvidenceTable, out_dir: Path, argv, started: float) -> dict:
+def write_outputs(
+    result: AnalysisResult, borrowing: BorrowingResult | str | None, table: EvidenceTable, out_dir: Path, argv,
+    started: float,
+) -> dict:
     """Write everything into a staging directory and move it into place only when complete."""
-    summary = summary_document(result, data_sha256=table.sha256, data_path=display_path(table.path))
+    summary = summary_document(result, borrowing, data_sha256=table.sha256, data_path=display_path(table.path))
     reports = report_table(result)
     provenance = [c for c in PROVENANCE_COLUMNS if c in table.frame.columns]
     reports = reports.merge(table.frame[["report_id", *provenance]], on="report_id", how="left")
@@ -33,8 +38,17 @@ def write_outputs(result: AnalysisResult, table: EvidenceTable, out_dir: Path, a
         result.convergence.table.to_csv(staging / "diagnostics.csv", index_label="quantity")
         _write_json(staging / "summary.json", summary)
         _write_json(staging / "config.json", result.config.model_dump(mode="json"))
+        if isinstance(borrowing, BorrowingResult):
+            _write_borrowing(borrowing, summary[borrowing.target.drug], staging)
         _write_json(staging / "run.json", _run_metadata(argv, started))
     return summary
+
+
+def _write_borrowing(borrowing: BorrowingResult, block: dict, staging: Path) -> None:
+    figures.save(figures.borrowing_update(borrowing), staging / "figures", "borrowing_update")
+    figures.save(figures.borrowing_sweep(block), staging / "figures", "borrowing_sweep")
+    figures.save(figures.map_fit_check(borrowing), staging / "figures", "map_prior_fit")
+    borrowing.joint.idata.to_netcdf(staging / f"posterior_{borrowing.target.drug}_joint.nc", engine="h5netcdf")
 
 
 def _run_metadata(argv, started: float) -> dict:

@@ -6,11 +6,19 @@ share one code path:
 - ``build_model(y, n, prior)``: the PyMC model; data and prior hyperparameters are ``pm.Data``;
 - ``structure_key(prior, n_reports)``: models with equal keys share one compiled sampler;
 - ``data_values(y, n, prior)``: the ``pm.Data`` values to swap into such a compiled sampler;
-- ``hyperparameters``: the population-level variable names;
 - ``initial_point(prior)``: data-independent starting values for the sampler;
+- ``hyperparameters``: the population-level variable names;
+- ``exchangeable_log_marginal(model, y, n)``: log p(y | population) for a new report, θ integrated out;
+- ``log_marginal_draws(posterior, y, n)``, ``draw_exchangeable_posterior(posterior, y, n, rng)``: the
+  same marginal per draw, and exact draws of that report's θ;
 - ``draw_new_theta(posterior, rng, size)``: θ for new reports from posterior (or prior) draws;
 - ``derive(posterior, y, n, rng)``: report θ_i, predictive θ_new and the pooled mean, from the draws.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pymc as pm
 
 from models import beta_binomial, logit_normal
 
@@ -18,3 +26,23 @@ FAMILIES = {
     "beta_binomial": beta_binomial,
     "logit_normal": logit_normal,
 }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a sampler cache needs: a structure key, how to build the model, and the values to swap in."""
+
+    key: tuple
+    build: Callable[[], pm.Model] = field(compare=False)
+    values: dict = field(compare=False)
+    initial_point: dict = field(compare=False)
+
+
+def model_spec(family_name: str, y, n, prior) -> ModelSpec:
+    family = FAMILIES[family_name]
+    return ModelSpec(
+        key=family.structure_key(prior, len(y)),
+        build=lambda: family.build_model(y, n, prior),
+        values=family.data_values(y, n, prior),
+        initial_point=family.initial_point(prior),
+    )

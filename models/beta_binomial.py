@@ -18,6 +18,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from scipy import special
 
 from models.priors import BetaBinomialPrior
 
@@ -90,6 +91,27 @@ def beta_binomial_logp(y, mu, kappa, n):
 
 def _beta_binomial_random(mu, kappa, n, rng=None, size=None):
     return rng.binomial(n, rng.beta(mu * kappa, (1 - mu) * kappa, size=size))
+
+
+def exchangeable_log_marginal(model: pm.Model, y, n):
+    """log p(y | μ, κ) for a new report of θ ~ Beta(μκ, (1 − μ)κ): the beta-binomial, θ integrated out."""
+    return beta_binomial_logp(y, model["mu"], model["kappa"], n)
+
+
+def log_marginal_draws(posterior: xr.Dataset, y: int, n: int) -> np.ndarray:
+    """The same log p(y | μ, κ), per draw, in NumPy (rising factorials, stable for any κ)."""
+    a, b = (v.values for v in _shape_parameters(posterior))
+    kappa = a + b
+    j = np.arange(n)
+    logp = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+    logp = logp + np.log(a[..., None] + j[:y]).sum(-1) + np.log(b[..., None] + j[: n - y]).sum(-1)
+    return logp - np.log(kappa[..., None] + j).sum(-1)
+
+
+def draw_exchangeable_posterior(posterior: xr.Dataset, y: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """θ of a new report that observed y of n, per draw: exactly Beta(μκ + y, (1 − μ)κ + n − y)."""
+    a, b = (v.values for v in _shape_parameters(posterior))
+    return rng.beta(a + y, b + n - y)
 
 
 def draw_new_theta(posterior: xr.Dataset, rng: np.random.Generator, size: int | None = None) -> xr.DataArray:

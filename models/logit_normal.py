@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
+from scipy import special
 from scipy.special import expit
 
 from models.priors import LogitNormalPrior
@@ -61,6 +63,48 @@ def population_mean(mu: np.ndarray, tau: np.ndarray) -> np.ndarray:
     mu = np.asarray(mu)[..., None]
     tau = np.asarray(tau)[..., None]
     return expit(mu + tau * _HERMITE_NODES) @ _HERMITE_WEIGHTS
+
+
+def exchangeable_log_marginal(model: pm.Model, y, n):
+    """log p(y | μ, τ) for a new report, θ = expit(μ + τ z) integrated out by Gauss-Hermite quadrature."""
+    eta = model["mu"] + model["tau"] * _HERMITE_NODES
+    log_pmf = (
+        pt.gammaln(n + 1) - pt.gammaln(y + 1) - pt.gammaln(n - y + 1)
+        - y * pt.softplus(-eta) - (n - y) * pt.softplus(eta)
+    )
+    return pt.logsumexp(log_pmf + np.log(_HERMITE_WEIGHTS))
+
+
+def log_marginal_draws(posterior: xr.Dataset, y: int, n: int) -> np.ndarray:
+    """The same log p(y | μ, τ), per draw, in NumPy."""
+    eta = posterior["mu"].values[..., None] + posterior["tau"].values[..., None] * _HERMITE_NODES
+    log_pmf = (
+        special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+        - y * np.logaddexp(0, -eta) - (n - y) * np.logaddexp(0, eta)
+    )
+    return special.logsumexp(log_pmf, b=_HERMITE_WEIGHTS, axis=-1)
+
+
+def draw_exchangeable_posterior(
+    posterior: xr.Dataset, y: int, n: int, rng: np.random.Generator, max_rounds: int = 10_000
+) -> np.ndarray:
+    """θ of a new report that observed y of n, per draw, by exact rejection sampling: propose
+    z ~ Normal(0, 1), accept with probability Binomial(y | n, θ) / max_θ Binomial(y | n, θ)."""
+    mu, tau = posterior["mu"].values, posterior["tau"].values
+    theta = np.full(mu.shape, np.nan)
+    pending = np.ones(mu.shape, dtype=bool)
+    p_hat = y / n
+    log_max = special.xlogy(y, p_hat) + special.xlogy(n - y, 1 - p_hat)
+    for _ in range(max_rounds):
+        proposal = expit(mu[pending] + tau[pending] * rng.standard_normal(pending.sum()))
+        log_ratio = special.xlogy(y, proposal) + special.xlog1py(n - y, -proposal) - log_max
+        accept = np.log(rng.random(proposal.size)) < log_ratio
+        index = np.flatnonzero(pending)[accept]
+        theta.flat[index] = proposal[accept]
+        pending.flat[index] = False
+        if not pending.any():
+            return theta
+    raise RuntimeError(f"rejection sampling of θ given {y} of {n} did not finish in {max_rounds} rounds")
 
 
 def draw_new_theta(posterior: xr.Dataset, rng: np.random.Generator, size: int | None = None) -> xr.DataArray:

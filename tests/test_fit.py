@@ -26,7 +26,11 @@ def test_primary_analysis_writes_every_output(primary_run):
     code, out = primary_run
     assert code == fit.EXIT_OK
     assert {p.name for p in out.iterdir()} == {
-        "posterior.nc", "summary.json", "summary.csv", "diagnostics.csv", "config.json", "run.json"
+        "posterior.nc", "summary.json", "summary.csv", "diagnostics.csv", "config.json", "run.json",
+        "posterior_naloxone_joint.nc", "figures",
+    }
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        f"{name}.{ext}" for name in ("borrowing_update", "borrowing_sweep", "map_prior_fit") for ext in ("png", "svg")
     }
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys()
@@ -84,7 +88,7 @@ def test_a_run_that_fails_midway_leaves_the_previous_output_intact(model_cache, 
     _, good = primary_run
     out = tmp_path / "default"
     assert fit.main(["--out", str(out)], cache=model_cache) == fit.EXIT_OK
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.json"}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "run.json"}
 
     def broken_csv(self, *args, **kwargs):
         raise OSError("disk full")
@@ -92,7 +96,7 @@ def test_a_run_that_fails_midway_leaves_the_previous_output_intact(model_cache, 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken_csv)
     with pytest.raises(OSError, match="disk full"):
         fit.main(["--out", str(out), "--seed", "99"], cache=model_cache)
-    after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.json"}
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "run.json"}
     assert after == before
     assert [p.name for p in tmp_path.iterdir()] == ["default"]  # no staging directory left behind
 

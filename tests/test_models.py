@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from analysis.config import load_config
 from analysis.sampling import sample_posterior
-from models import FAMILIES, beta_binomial, logit_normal
+from models import FAMILIES, beta_binomial, logit_normal, model_spec
 from models.priors import BetaBinomialPrior
 
 Y = np.array([0, 3, 7, 8, 1])
@@ -82,8 +82,8 @@ def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model
     y, n = np.array([1, 5, 2]), np.array([4, 9, 2])
 
     before = model_cache.compilations
-    reused = model_cache.sampler(beta_binomial, Y, N, BetaBinomialPrior())
-    reused = model_cache.sampler(beta_binomial, y, n, prior)
+    reused = model_cache.sampler(model_spec("beta_binomial", Y, N, BetaBinomialPrior()))
+    reused = model_cache.sampler(model_spec("beta_binomial", y, n, prior))
     assert model_cache.compilations - before <= 1  # at most the first use of this structure compiles
 
     fresh = nutpie.compile_pymc_model(beta_binomial.build_model(y, n, prior), initial_points=beta_binomial.initial_point(prior))
