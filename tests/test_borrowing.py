@@ -184,6 +184,11 @@ def test_summary_block_has_the_documented_fields(hhd_borrowing):
     assert set(block["p_above"]) == {"0.5", "0.7", "0.8", "0.9"}
     assert [row["weight"] for row in block["sweep"]] == [0.0, 0.1, 0.2, 0.5, 1.0]
     assert block["conflict"] is False  # 2 of 2 responders is what the naltrexone reports predict
+    # This MAP prior piles up at θ = 1: the ELIR is withheld with its reason, the moment ESS is given.
+    draws = result.map_draws
+    assert block["map_prior_ess"]["elir"] is None and "not reported" in block["map_prior_ess"]["note"]
+    assert block["map_prior_ess"]["moment"] == pytest.approx(draws.mean() * (1 - draws.mean()) / draws.var() - 1, abs=1e-5)
+    assert block["robust_prior_ess"]["moment"] < block["map_prior_ess"]["moment"]
     # The sweep is monotone: less borrowing, a posterior closer to the flat-prior answer Beta(3, 1).
     means = [row["two_step"]["mean"] for row in block["sweep"]]
     assert means == sorted(means, reverse=True) and means[-1] == pytest.approx(0.75, abs=1e-9)

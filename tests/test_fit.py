@@ -130,3 +130,8 @@ def test_readme_headline_is_the_primary_result(primary_run):
     pooled, predictive = summary["pooled"], summary["predictive"]
     assert f"**{pooled['mean']:.2f} (95% credible interval {pooled['ci95'][0]:.2f} to {pooled['ci95'][1]:.2f})**" in readme
     assert f"**{predictive['mean']:.2f} on average, with a 95% interval of {predictive['ci95'][0]:.2f} to {predictive['ci95'][1]:.2f}**" in readme
+    arm = summary["naloxone"]
+    assert f"**{arm['mean']:.2f} (95% credible interval {arm['ci95'][0]:.2f} to {arm['ci95'][1]:.2f})**" in readme
+    assert f"**{arm['mean']:.2f} (95% interval {arm['ci95'][0]:.2f} to {arm['ci95'][1]:.2f})**" in readme
+    assert f"about **{round(arm['map_prior_ess']['moment'])} patients**" in readme
+    assert f"about **{round(arm['robust_prior_ess']['moment'])} patients' worth**" in readme
