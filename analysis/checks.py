@@ -9,6 +9,7 @@ the last being the one that tests the population distribution of θ.
 
 from __future__ import annotations
 
+import arviz as az
 import numpy as np
 import xarray as xr
 
@@ -46,3 +47,33 @@ def all_predictive_checks(idata: xr.DataTree) -> dict:
         "posterior_same_reports": predictive_check(idata["posterior_predictive"]["y"], observed, n),
         "posterior_new_reports": predictive_check(idata["posterior_predictive"]["y_new_reports"], observed, n),
     }
+
+
+def loo_data(idata: xr.DataTree) -> xr.DataTree:
+    """What PSIS-LOO and LOO-PIT need, on the integrated likelihood: log p(y_i | population) and, as its
+    predictive, counts for new reports of the same sizes (fresh θ), the leave-one-report-out question."""
+    return xr.DataTree.from_dict(
+        {
+            "posterior": idata["posterior"].to_dataset()[["mu"]],
+            "log_likelihood": idata["log_likelihood"].to_dataset(),
+            "posterior_predictive": xr.Dataset({"y": idata["posterior_predictive"]["y_new_reports"]}),
+            "observed_data": idata["observed_data"].to_dataset(),
+        }
+    )
+
+
+def loo_summary(idata: xr.DataTree) -> tuple[dict, object]:
+    """PSIS-LOO (elpd, SE, p_loo) and each report's Pareto k; k > 0.7 marks an unreliable estimate."""
+    elpd = az.loo(loo_data(idata), pointwise=True)
+    k = elpd.pareto_k
+    reports = [str(r) for r in k["report"].values]
+    summary = {
+        "elpd_loo": round(float(elpd.elpd), 4),
+        "se": round(float(elpd.se), 4),
+        "p_loo": round(float(elpd.p), 4),
+        "pareto_k": {r: round(float(v), 4) for r, v in zip(reports, k.values)},
+        "pareto_k_max": round(float(k.max()), 4),
+        "pareto_k_max_report": reports[int(np.argmax(k.values))],
+        "reports_k_above_0.7": int((k.values > 0.7).sum()),
+    }
+    return summary, elpd

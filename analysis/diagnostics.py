@@ -20,6 +20,8 @@ class ConvergenceReport:
     table: pd.DataFrame
     """One row per scalar quantity: ess_bulk, ess_tail, r_hat, mcse_mean, mcse_sd."""
     divergences: int
+    bfmi: tuple[float, ...]
+    """Energy Bayesian fraction of missing information per chain; below 0.3 signals poor exploration."""
     thresholds: DiagnosticsSettings
 
     @property
@@ -59,6 +61,7 @@ class ConvergenceReport:
             "ess_bulk_min": self.ess_bulk_min,
             "ess_tail_min": self.ess_tail_min,
             "divergences": self.divergences,
+            "bfmi_min": round(min(self.bfmi), 4),
             "passed": self.passed,
             "failures": self.failures,
             "thresholds": self.thresholds.model_dump(),
@@ -72,7 +75,8 @@ def check_convergence(idata: xr.DataTree, thresholds: DiagnosticsSettings) -> Co
     varying = [name for name, da in posterior.data_vars.items() if np.ptp(da.values) > 0]
     table = az.summary(posterior[varying], kind="diagnostics", round_to="none")
     diverging = idata["sample_stats"]["diverging"].values
-    return ConvergenceReport(table=table, divergences=int(np.sum(diverging)), thresholds=thresholds)
+    bfmi = tuple(float(v) for v in az.bfmi(idata)["energy"].values)
+    return ConvergenceReport(table=table, divergences=int(np.sum(diverging)), bfmi=bfmi, thresholds=thresholds)
 
 
 def _names(index: pd.Index, shown: int = 5) -> str:

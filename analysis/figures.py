@@ -94,3 +94,118 @@ def map_fit_check(result: BorrowingResult) -> plt.Figure:
     figure.suptitle("MAP prior: Beta-mixture approximation against the MCMC draws", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+# --- the primary analysis -----------------------------------------------------------------------------
+
+
+def forest(summary: dict) -> plt.Figure:
+    """Per report: raw proportion with its exact interval (open) and the shrunken posterior θ_i (filled);
+    then the pooled mean and the predictive interval for a new report."""
+    reports = summary["reports"]
+    names = list(reports)
+    rows = len(names) + 3
+    figure, ax = plt.subplots(figsize=(7.5, 0.36 * rows + 1.2))
+    for i, name in enumerate(names):
+        r = reports[name]
+        yy = rows - i
+        raw = r["y"] / r["n"]
+        ax.plot(r["raw_ci95"], [yy + 0.15] * 2, color="#999999", lw=1.2)
+        ax.plot(raw, yy + 0.15, "o", mfc="white", mec="#555555", ms=5)
+        ax.plot(r["ci95"], [yy - 0.15] * 2, color=COLOURS["map"], lw=2)
+        ax.plot(r["mean"], yy - 0.15, "o", color=COLOURS["map"], ms=5)
+        ax.text(1.02, yy, f"{r['y']}/{r['n']}", va="center", fontsize=8, transform=ax.get_yaxis_transform())
+    for yy, key, label, colour in ((2, "pooled", "pooled mean", "black"), (1, "predictive", "new report", COLOURS["posterior"])):
+        block = summary[key]
+        ax.plot(block["ci95"], [yy] * 2, color=colour, lw=3)
+        ax.plot(block["mean"], yy, "D", color=colour, ms=6)
+    ax.set_yticks([rows - i for i in range(len(names))] + [2, 1])
+    ax.set_yticklabels(names + ["pooled mean", "new report (predictive)"], fontsize=8)
+    ax.axhline(2.6, color="#cccccc", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0.4, rows + 0.6)
+    ax.set_xlabel(f"probability of {summary['outcome'].replace('_', ' ')} on {summary['drug']}")
+    ax.plot([], [], "o", mfc="white", mec="#555555", label="observed proportion, exact 95% CI")
+    ax.plot([], [], "o-", color=COLOURS["map"], label="posterior θ_i (shrunken), 95% CrI")
+    ax.legend(fontsize=7, loc="lower left", frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def report_predictive_intervals(idata) -> plt.Figure:
+    """Each report's observed count against its posterior predictive 50% and 95% intervals, for the same
+    reports (same θ_i) and for new reports of the same size (fresh θ)."""
+    observed = idata["observed_data"]["y"].values
+    n = idata["constant_data"]["n"].values
+    names = [str(r) for r in idata["observed_data"]["report"].values]
+    figure, ax = plt.subplots(figsize=(7.5, 0.36 * len(names) + 1.2))
+    for offset, var, colour, label in ((0.15, "y", COLOURS["map"], "same report"),
+                                       (-0.15, "y_new_reports", COLOURS["joint"], "new report of that size")):
+        draws = idata["posterior_predictive"][var].values.reshape(-1, len(names)) / n
+        q = np.quantile(draws, [0.025, 0.25, 0.75, 0.975], axis=0)
+        positions = np.arange(len(names))[::-1] + offset
+        ax.hlines(positions, q[0], q[3], color=colour, lw=1, label=f"{label}: 95%")
+        ax.hlines(positions, q[1], q[2], color=colour, lw=4, alpha=0.6, label=f"{label}: 50%")
+    ax.plot(observed / n, np.arange(len(names))[::-1], "k|", ms=12, mew=2, label="observed")
+    ax.set_yticks(np.arange(len(names))[::-1])
+    ax.set_yticklabels([f"{name} (n={k})" for name, k in zip(names, n)], fontsize=8)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("proportion responding (replicated counts / n)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False, ncol=3)
+    figure.tight_layout()
+    return figure
+
+
+def predictive_statistics(idata) -> plt.Figure:
+    """Distribution of each check statistic before the data (prior predictive) and for new reports of the
+    same sizes (posterior mixed predictive), with the observed value."""
+    from analysis.checks import STATISTICS
+
+    observed = idata["observed_data"]["y"].values
+    n = idata["constant_data"]["n"].values
+    rows = (("prior predictive", idata["prior_predictive"]["y"]),
+            ("posterior predictive (new reports)", idata["posterior_predictive"]["y_new_reports"]))
+    figure, axes = plt.subplots(len(rows), len(STATISTICS), figsize=(9, 5))
+    for (row_label, replicated), row_axes in zip(rows, axes):
+        y_rep = replicated.transpose(..., "report").values
+        for (name, statistic), ax in zip(STATISTICS.items(), row_axes):
+            values = statistic(y_rep, n).ravel()
+            bins = np.arange(values.min(), values.max() + 2) - 0.5
+            ax.hist(values, bins=bins, density=True, color="#cccccc")
+            ax.axvline(statistic(observed, n), color=COLOURS["posterior"], lw=2)
+            ax.set_title(f"{name.replace('_', ' ')}\n{row_label}", fontsize=8)
+            ax.tick_params(labelsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def save_collection(plot_collection, directory: Path, name: str) -> None:
+    """Save an ArviZ PlotCollection as PNG and SVG."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for suffix in ("png", "svg"):
+        plot_collection.savefig(directory / f"{name}.{suffix}")
+    plt.close("all")
+
+
+def draw_primary(result, summary: dict, directory: Path, parameters: tuple[str, ...]) -> None:
+    """Every figure of the primary analysis: ArviZ where it has the plot, matplotlib where it does not."""
+    import arviz_plots as azp
+
+    from analysis.checks import loo_data, loo_summary
+
+    idata, names = result.idata, list(parameters)
+    save_collection(azp.plot_trace_dist(idata, var_names=names), directory, "trace")
+    save_collection(azp.plot_rank(idata, var_names=names, method="envelope"), directory, "rank")
+    save_collection(azp.plot_energy(idata), directory, "energy")
+    save_collection(azp.plot_prior_posterior(idata, var_names=names), directory, "prior_posterior")
+    save_collection(azp.plot_khat(loo_summary(idata)[1]), directory, "khat")
+    save_collection(azp.plot_loo_pit(loo_data(idata)), directory, "loo_pit")
+    save(forest(summary), directory, "forest")
+    save(report_predictive_intervals(idata), directory, "predictive_intervals")
+    save(predictive_statistics(idata), directory, "predictive_statistics")
+
+
+def draw_borrowing(result: BorrowingResult, block: dict, directory: Path) -> None:
+    save(borrowing_update(result), directory, "borrowing_update")
+    save(borrowing_sweep(block), directory, "borrowing_sweep")
+    save(map_fit_check(result), directory, "map_prior_fit")

@@ -46,6 +46,11 @@ def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress
         "posterior_predictive": _posterior_predictive(family, posterior, data, seeds.rng("posterior_predictive")),
         "observed_data": xr.Dataset({"y": ("report", data.y)}, coords={"report": list(data.report_ids)}),
         "constant_data": xr.Dataset({"n": ("report", data.n)}, coords={"report": list(data.report_ids)}),
+        # PSIS-LOO needs the likelihood with θ_i integrated out: per-report θ_i make it unreliable.
+        "log_likelihood": xr.Dataset(
+            {"y": (("chain", "draw", "report"), family.log_marginal_draws(posterior, data.y, data.n))},
+            coords={"chain": posterior["chain"], "draw": posterior["draw"], "report": list(data.report_ids)},
+        ),
         **prior_draws,
     }
     idata = xr.DataTree.from_dict(groups)

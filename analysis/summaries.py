@@ -6,10 +6,13 @@ numbers) reads the same document, so the two cannot disagree.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pandas as pd
 
 from analysis.borrowing import BorrowingResult, summary_block
-from analysis.checks import all_predictive_checks
+from analysis.checks import all_predictive_checks, loo_summary
 from analysis.intervals import clopper_pearson, describe, rounded
 from analysis.pipeline import AnalysisResult
 from models import FAMILIES
@@ -54,6 +57,7 @@ def summary_document(result: AnalysisResult, borrowing, data_sha256: str, data_p
     return {
         "config": config.name,
         "config_file": config.source,
+        "config_sha256": hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest(),
         "description": config.description,
         "data_file": data_path,
         "data_sha256": data_sha256,
@@ -89,6 +93,7 @@ def summary_document(result: AnalysisResult, borrowing, data_sha256: str, data_p
             for row in report_table(result).itertuples()
         },
         "predictive_checks": all_predictive_checks(result.idata),
+        "loo": loo_summary(result.idata)[0],
         "diagnostics": result.convergence.as_dict(),
         **_borrowing_entries(borrowing, config),
     }

@@ -10,8 +10,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from analysis import figures
 from analysis.borrowing import BorrowingResult
+from analysis.report import write_report
 from analysis.config import display_path
 from analysis.data import EvidenceTable
 from analysis.outputs import atomic_directory
@@ -39,16 +39,11 @@ def write_outputs(
         _write_json(staging / "summary.json", summary)
         _write_json(staging / "config.json", result.config.model_dump(mode="json"))
         if isinstance(borrowing, BorrowingResult):
-            _write_borrowing(borrowing, summary[borrowing.target.drug], staging)
-        _write_json(staging / "run.json", _run_metadata(argv, started))
+            borrowing.joint.idata.to_netcdf(staging / f"posterior_{borrowing.target.drug}_joint.nc", engine="h5netcdf")
+        run_meta = _run_metadata(argv, started)
+        write_report(staging, summary, result, borrowing, table, run_meta)
+        _write_json(staging / "run.json", run_meta)
     return summary
-
-
-def _write_borrowing(borrowing: BorrowingResult, block: dict, staging: Path) -> None:
-    figures.save(figures.borrowing_update(borrowing), staging / "figures", "borrowing_update")
-    figures.save(figures.borrowing_sweep(block), staging / "figures", "borrowing_sweep")
-    figures.save(figures.map_fit_check(borrowing), staging / "figures", "map_prior_fit")
-    borrowing.joint.idata.to_netcdf(staging / f"posterior_{borrowing.target.drug}_joint.nc", engine="h5netcdf")
 
 
 def _run_metadata(argv, started: float) -> dict:

@@ -7,10 +7,11 @@ share one code path:
 - ``structure_key(prior, n_reports)``: models with equal keys share one compiled sampler;
 - ``data_values(y, n, prior)``: the ``pm.Data`` values to swap into such a compiled sampler;
 - ``initial_point(prior)``: data-independent starting values for the sampler;
-- ``hyperparameters``: the population-level variable names;
+- ``hyperparameters``: the population-level variable names; ``plotted_parameters``: those to plot;
 - ``exchangeable_log_marginal(model, y, n)``: log p(y | population) for a new report, θ integrated out;
-- ``log_marginal_draws(posterior, y, n)``, ``draw_exchangeable_posterior(posterior, y, n, rng)``: the
-  same marginal per draw, and exact draws of that report's θ;
+- ``log_marginal_draws(posterior, y, n)``: log p(y_i | population) per draw and report, θ_i integrated
+  out (PSIS-LOO, the joint model);
+- ``draw_exchangeable_posterior(posterior, y, n, rng)``: exact draws of a new report's θ given its counts;
 - ``draw_new_theta(posterior, rng, size)``: θ for new reports from posterior (or prior) draws;
 - ``derive(posterior, y, n, rng)``: report θ_i, predictive θ_new and the pooled mean, from the draws.
 """

@@ -23,6 +23,7 @@ from scipy import special
 from models.priors import BetaBinomialPrior
 
 hyperparameters = ("mu", "kappa")
+plotted_parameters = ("mu", "u")  # u = κ^(-1/2): κ itself is too heavy-tailed to show a density
 
 
 
@@ -98,14 +99,18 @@ def exchangeable_log_marginal(model: pm.Model, y, n):
     return beta_binomial_logp(y, model["mu"], model["kappa"], n)
 
 
-def log_marginal_draws(posterior: xr.Dataset, y: int, n: int) -> np.ndarray:
-    """The same log p(y | μ, κ), per draw, in NumPy (rising factorials, stable for any κ)."""
-    a, b = (v.values for v in _shape_parameters(posterior))
-    kappa = a + b
-    j = np.arange(n)
-    logp = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
-    logp = logp + np.log(a[..., None] + j[:y]).sum(-1) + np.log(b[..., None] + j[: n - y]).sum(-1)
-    return logp - np.log(kappa[..., None] + j).sum(-1)
+def log_marginal_draws(posterior: xr.Dataset, y, n) -> np.ndarray:
+    """log p(y_i | μ, κ) with θ_i integrated out, per draw and report (trailing axis), in NumPy; the same
+    rising-factorial form as the model's likelihood. Used for PSIS-LOO and the joint model's θ draws."""
+    a, b = (v.values[..., None, None] for v in _shape_parameters(posterior))
+    y, n = np.atleast_1d(y)[:, None], np.atleast_1d(n)[:, None]
+    j = np.arange(int(n.max()))
+    rising = (
+        np.where(j < y, np.log(a + j), 0.0) + np.where(j < n - y, np.log(b + j), 0.0)
+        - np.where(j < n, np.log(a + b + j), 0.0)
+    ).sum(-1)
+    log_choose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+    return rising + log_choose[:, 0]
 
 
 def draw_exchangeable_posterior(posterior: xr.Dataset, y: int, n: int, rng: np.random.Generator) -> np.ndarray:

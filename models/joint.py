@@ -63,7 +63,7 @@ def derive_target(
 ) -> xr.Dataset:
     """θ_target and the posterior probability that the target is exchangeable, per draw, exactly."""
     family = FAMILIES[family_name]
-    log_ex = np.log1p(-weight) + family.log_marginal_draws(posterior, y_target, n_target) if weight < 1 else None
+    log_ex = np.log1p(-weight) + family.log_marginal_draws(posterior, y_target, n_target)[..., 0] if weight < 1 else None
     log_nex = np.log(weight) + stats.betabinom.logpmf(y_target, n_target, *vague) if weight > 0 else None
     shape = posterior["mu"].shape
     if log_nex is None:

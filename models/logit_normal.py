@@ -18,6 +18,7 @@ from scipy.special import expit
 from models.priors import LogitNormalPrior
 
 hyperparameters = ("mu", "tau")
+plotted_parameters = ("mu", "tau")
 
 
 
@@ -75,9 +76,10 @@ def exchangeable_log_marginal(model: pm.Model, y, n):
     return pt.logsumexp(log_pmf + np.log(_HERMITE_WEIGHTS))
 
 
-def log_marginal_draws(posterior: xr.Dataset, y: int, n: int) -> np.ndarray:
-    """The same log p(y | μ, τ), per draw, in NumPy."""
-    eta = posterior["mu"].values[..., None] + posterior["tau"].values[..., None] * _HERMITE_NODES
+def log_marginal_draws(posterior: xr.Dataset, y, n) -> np.ndarray:
+    """log p(y_i | μ, τ) with θ_i integrated out (quadrature), per draw and report (trailing axis)."""
+    eta = posterior["mu"].values[..., None, None] + posterior["tau"].values[..., None, None] * _HERMITE_NODES
+    y, n = np.atleast_1d(y)[:, None], np.atleast_1d(n)[:, None]
     log_pmf = (
         special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
         - y * np.logaddexp(0, -eta) - (n - y) * np.logaddexp(0, eta)

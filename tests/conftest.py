@@ -23,3 +23,13 @@ def shared_literature() -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is not present (the extraction lives beside the repository)")
     return path
+
+
+@pytest.fixture(scope="session")
+def primary_run(tmp_path_factory, model_cache):
+    """The default command, run once in-process for every test that reads its outputs."""
+    from analysis import fit
+
+    out = tmp_path_factory.mktemp("primary") / "default"
+    code = fit.main(["--out", str(out)], cache=model_cache)
+    return code, out

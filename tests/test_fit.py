@@ -15,23 +15,16 @@ from analysis.config import CONFIG_DIR, PROJECT_ROOT
 SUMMARY_KEYS = {"config", "data_sha256", "outcome", "model", "pooled", "predictive", "reports", "diagnostics"}
 
 
-@pytest.fixture(scope="module")
-def primary_run(tmp_path_factory, model_cache):
-    out = tmp_path_factory.mktemp("primary") / "default"
-    code = fit.main(["--out", str(out)], cache=model_cache)
-    return code, out
-
-
 def test_primary_analysis_writes_every_output(primary_run):
     code, out = primary_run
     assert code == fit.EXIT_OK
     assert {p.name for p in out.iterdir()} == {
         "posterior.nc", "summary.json", "summary.csv", "diagnostics.csv", "config.json", "run.json",
-        "posterior_naloxone_joint.nc", "figures",
+        "posterior_naloxone_joint.nc", "figures", "report.html",
     }
-    assert {p.name for p in (out / "figures").iterdir()} == {
-        f"{name}.{ext}" for name in ("borrowing_update", "borrowing_sweep", "map_prior_fit") for ext in ("png", "svg")
-    }
+    figures = ("borrowing_update", "borrowing_sweep", "map_prior_fit", "forest", "prior_posterior", "trace", "rank",
+               "energy", "khat", "loo_pit", "predictive_intervals", "predictive_statistics")
+    assert {p.name for p in (out / "figures").iterdir()} == {f"{name}.{ext}" for name in figures for ext in ("png", "svg")}
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys()
     assert (summary["config"], summary["outcome"], summary["model"]) == ("default", "any_response", "beta_binomial")
