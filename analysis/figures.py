@@ -7,12 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import arviz_plots as azp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from analysis.borrowing import BorrowingResult  # noqa: E402
-from models.borrowing import robustify  # noqa: E402
+from analysis.checks import STATISTICS, loo_data, loo_summary  # noqa: E402
 
 GRID = np.linspace(0.0005, 0.9995, 1999)
 COLOURS = {"prior": "#7f7f7f", "map": "#1f77b4", "likelihood": "#2ca02c", "posterior": "#d62728", "joint": "#9467bd"}
@@ -115,7 +116,7 @@ def forest(summary: dict) -> plt.Figure:
         ax.plot(r["ci95"], [yy - 0.15] * 2, color=COLOURS["map"], lw=2)
         ax.plot(r["mean"], yy - 0.15, "o", color=COLOURS["map"], ms=5)
         ax.text(1.02, yy, f"{r['y']}/{r['n']}", va="center", fontsize=8, transform=ax.get_yaxis_transform())
-    for yy, key, label, colour in ((2, "pooled", "pooled mean", "black"), (1, "predictive", "new report", COLOURS["posterior"])):
+    for yy, key, colour in ((2, "pooled", "black"), (1, "predictive", COLOURS["posterior"])):
         block = summary[key]
         ax.plot(block["ci95"], [yy] * 2, color=colour, lw=3)
         ax.plot(block["mean"], yy, "D", color=colour, ms=6)
@@ -159,8 +160,6 @@ def report_predictive_intervals(idata) -> plt.Figure:
 def predictive_statistics(idata) -> plt.Figure:
     """Distribution of each check statistic before the data (prior predictive) and for new reports of the
     same sizes (posterior mixed predictive), with the observed value."""
-    from analysis.checks import STATISTICS
-
     observed = idata["observed_data"]["y"].values
     n = idata["constant_data"]["n"].values
     rows = (("prior predictive", idata["prior_predictive"]["y"]),
@@ -189,10 +188,6 @@ def save_collection(plot_collection, directory: Path, name: str) -> None:
 
 def draw_primary(result, summary: dict, directory: Path, parameters: tuple[str, ...]) -> None:
     """Every figure of the primary analysis: ArviZ where it has the plot, matplotlib where it does not."""
-    import arviz_plots as azp
-
-    from analysis.checks import loo_data, loo_summary
-
     idata, names = result.idata, list(parameters)
     save_collection(azp.plot_trace_dist(idata, var_names=names), directory, "trace")
     save_collection(azp.plot_rank(idata, var_names=names, method="envelope"), directory, "rank")

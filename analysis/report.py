@@ -14,7 +14,10 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from analysis import figures
+from analysis.borrowing import BorrowingResult
 from analysis.config import Config
+from models import FAMILIES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SOURCE_LEVELS = {
@@ -177,11 +180,7 @@ def diagnostics_rows(table: pd.DataFrame, thresholds) -> list[dict]:
 
 def write_report(staging: Path, summary: dict, result, borrowing, table, run_meta: dict) -> None:
     """Draw every figure into `staging/figures` and render `staging/report.html` embedding them."""
-    from analysis import figures
-    from analysis.borrowing import BorrowingResult
-    from models import FAMILIES
-
-    config, idata = result.config, result.idata
+    config = result.config
     directory = staging / "figures"
     figures.draw_primary(result, summary, directory, FAMILIES[config.model.family].plotted_parameters)
     arm = None

@@ -40,9 +40,8 @@ def write_outputs(
         _write_json(staging / "config.json", result.config.model_dump(mode="json"))
         if isinstance(borrowing, BorrowingResult):
             borrowing.joint.idata.to_netcdf(staging / f"posterior_{borrowing.target.drug}_joint.nc", engine="h5netcdf")
-        run_meta = _run_metadata(argv, started)
-        write_report(staging, summary, result, borrowing, table, run_meta)
-        _write_json(staging / "run.json", run_meta)
+        write_report(staging, summary, result, borrowing, table, _run_metadata(argv, started))
+        _write_json(staging / "run.json", _run_metadata(argv, started))
     return summary
 
 

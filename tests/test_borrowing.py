@@ -10,7 +10,7 @@ from scipy import integrate, stats
 
 from analysis import fit
 from analysis.borrowing import run_borrowing, summary_block, target_arm
-from analysis.config import CONFIG_DIR, PROJECT_ROOT, load_config
+from analysis.config import CONFIG_DIR, load_config
 from analysis.data import BinomialData, load_evidence, select_counts
 from analysis.pipeline import run_analysis
 from exact_posteriors import AS_N, AS_R

@@ -4,8 +4,6 @@ import json
 import re
 from html.parser import HTMLParser
 
-import pytest
-
 from analysis import fit
 from analysis.config import CONFIG_DIR
 from analysis.report import format_number
