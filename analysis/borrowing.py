@@ -86,7 +86,7 @@ def run_borrowing(config: Config, primary: AnalysisResult, target: TargetArm, ca
     settings = config.borrowing
     draws = primary.idata["posterior"]["theta_new"].values.ravel()
     weights = sorted(set(settings.weight_sweep) | {settings.robust_weight})
-    joint_fits = {w: _fit_joint(config, primary, target, w, cache) for w in weights}
+    joint_fits = {w: fit_joint(config, primary, target, w, cache) for w in weights}
     return BorrowingResult(
         target=target,
         weight=settings.robust_weight,
@@ -98,11 +98,12 @@ def run_borrowing(config: Config, primary: AnalysisResult, target: TargetArm, ca
     )
 
 
-def _fit_joint(config: Config, primary: AnalysisResult, target: TargetArm, weight: float, cache: ModelCache) -> JointFit:
+def fit_joint(config: Config, primary: AnalysisResult, target: TargetArm, weight: float, cache: ModelCache) -> JointFit:
     data, family, prior = primary.data, config.model.family, config.model.prior
     vague = config.borrowing.vague
     seeds = Seeds(config.sampling.seed)
-    spec = joint.model_spec(family, data.y, data.n, target.y, target.n, prior, weight, vague)
+    spec = joint.model_spec(family, data.y, data.n, target.y, target.n, prior, weight, vague,
+                            config.model.selection_weight)
     trace = sample_posterior(cache.sampler(spec), config.sampling, seed=seeds.integer(f"joint {weight}"))
     posterior = trace["posterior"].to_dataset()
     derived = joint.derive_target(family, posterior, target.y, target.n, weight, vague, seeds.rng(f"joint {weight}"))

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-from analysis.data import DEFAULT_KNOWN_DRUGS, OUTCOMES
+from analysis.data import DEFAULT_KNOWN_DRUGS, OUTCOMES, Selection
 from analysis.errors import InputError
 from models.priors import BetaBinomialPrior, LogitNormalPrior
 
@@ -34,6 +34,21 @@ class DataSettings(_Section):
     outcome: Outcome = "any_response"
     drug: str = "naltrexone"
     known_drugs: tuple[str, ...] = DEFAULT_KNOWN_DRUGS
+    # Evidence-set filters for sensitivity analyses (see analysis.data.Selection); defaults keep the default set.
+    exclude_reports: tuple[str, ...] = ()
+    exclude_source_levels: tuple[str, ...] = ()
+    min_n: PositiveInt = 1
+    max_n: PositiveInt | None = None
+    max_dose_mg: PositiveFloat | None = None
+    include_reasons: tuple[str, ...] = ()
+    blank_as_nonresponse: tuple[str, ...] = ()
+
+    def selection(self) -> Selection:
+        return Selection(
+            exclude_reports=self.exclude_reports, exclude_source_levels=self.exclude_source_levels,
+            min_n=self.min_n, max_n=self.max_n, max_dose_mg=self.max_dose_mg,
+            include_reasons=self.include_reasons, blank_as_nonresponse=self.blank_as_nonresponse,
+        )
 
     def resolved_path(self) -> Path:
         path = Path(self.path)
@@ -44,6 +59,8 @@ class ModelSettings(_Section):
     family: Literal["beta_binomial", "logit_normal"] = "beta_binomial"
     beta_binomial: BetaBinomialPrior = BetaBinomialPrior()
     logit_normal: LogitNormalPrior = LogitNormalPrior()
+    selection_weight: float = Field(1.0, gt=0, le=1)
+    """ω: relative chance that a single-patient report of a failure is published (1 = no publication bias)."""
 
     @property
     def prior(self) -> BetaBinomialPrior | LogitNormalPrior:

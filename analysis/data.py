@@ -59,6 +59,22 @@ class BinomialData:
         return len(self.report_ids)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which rows of the pooled drug enter an analysis beyond the default set (sensitivity analyses)."""
+
+    exclude_reports: tuple[str, ...] = ()
+    exclude_source_levels: tuple[str, ...] = ()
+    min_n: int = 1
+    max_n: int | None = None
+    max_dose_mg: float | None = None
+    """Keep reports whose highest daily dose is at most this; reports with no dose stated drop out."""
+    include_reasons: tuple[str, ...] = ()
+    """`default_set` reasons (e.g. `exclude_unverified`) whose rows are added back."""
+    blank_as_nonresponse: tuple[str, ...] = ()
+    """`default_set` reasons whose rows count a blank outcome as 0 responders (worst case)."""
+
+
 def outcome_column(outcome: str) -> str:
     return f"n_{outcome}"
 
@@ -77,20 +93,39 @@ def load_evidence(
     return EvidenceTable(path=path, frame=frame, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def select_counts(table: EvidenceTable, outcome: str, drug: str) -> BinomialData:
-    """The included reports of `drug` that grade `outcome`; blank counts drop out."""
+def select_counts(table: EvidenceTable, outcome: str, drug: str, selection: Selection = Selection()) -> BinomialData:
+    """The included reports of `drug` that grade `outcome` (blank counts drop out), filtered by `selection`."""
     column = outcome_column(outcome)
     frame = table.frame
     if column not in frame.columns:
         raise InputError(f"{table.path}: missing required column '{column}' for outcome '{outcome}'")
-    rows = frame[(frame["drug"] == drug) & frame["included"] & frame[column].notna()]
+    reason = frame["default_set"] if "default_set" in frame.columns else pd.Series("include", index=frame.index)
+    counts = frame[column].copy()
+    counts[counts.isna() & reason.isin(selection.blank_as_nonresponse)] = 0
+    keep = (frame["drug"] == drug) & (frame["included"] | reason.isin(selection.include_reasons)) & counts.notna()
+    keep &= ~frame["report_id"].isin(selection.exclude_reports)
+    keep &= frame["n_treated"] >= selection.min_n
+    if selection.max_n is not None:
+        keep &= frame["n_treated"] <= selection.max_n
+    if selection.exclude_source_levels:
+        keep &= ~_column(table, "source_level").isin(selection.exclude_source_levels)
+    if selection.max_dose_mg is not None:
+        dose = pd.to_numeric(_column(table, "dose_mg_max"), errors="coerce")
+        keep &= dose.notna() & (dose <= selection.max_dose_mg)
+    rows = frame[keep]
     return BinomialData(
         report_ids=tuple(rows["report_id"]),
         n=rows["n_treated"].to_numpy(dtype=np.int64),
-        y=rows[column].to_numpy(dtype=np.int64),
+        y=counts[keep].to_numpy(dtype=np.int64),
         outcome=outcome,
         drug=drug,
     )
+
+
+def _column(table: EvidenceTable, name: str) -> pd.Series:
+    if name not in table.frame.columns:
+        raise InputError(f"{table.path}: missing column '{name}', which this analysis's data selection uses")
+    return table.frame[name]
 
 
 def _read_bytes(path: Path) -> bytes:

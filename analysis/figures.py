@@ -190,7 +190,8 @@ def draw_primary(result, summary: dict, directory: Path, parameters: tuple[str, 
     """Every figure of the primary analysis: ArviZ where it has the plot, matplotlib where it does not."""
     idata, names = result.idata, list(parameters)
     save_collection(azp.plot_trace_dist(idata, var_names=names), directory, "trace")
-    save_collection(azp.plot_rank(idata, var_names=names, method="envelope"), directory, "rank")
+    # The multi-chain test on draws thinned by ESS: unthinned, it reads autocorrelation as disagreement.
+    save_collection(azp.plot_rank(idata, var_names=names, method="mtc_c", thin=True), directory, "rank")
     save_collection(azp.plot_energy(idata), directory, "energy")
     save_collection(azp.plot_prior_posterior(idata, var_names=names), directory, "prior_posterior")
     save_collection(azp.plot_khat(loo_summary(idata)[1]), directory, "khat")

@@ -40,7 +40,7 @@ def prepare(args: argparse.Namespace) -> tuple[Config, EvidenceTable, BinomialDa
     table = load_evidence(
         config.data.resolved_path(), outcomes=(config.data.outcome,), known_drugs=config.data.known_drugs
     )
-    data = select_counts(table, config.data.outcome, config.data.drug)
+    data = select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
     if len(data) == 0:
         raise InputError(
             f"{table.path}: no included report of drug '{config.data.drug}' has a count in column "

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,13 +34,13 @@ def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress
     prior = config.model.prior
     seeds = Seeds(config.sampling.seed)
 
-    compiled = cache.sampler(model_spec(config.model.family, data.y, data.n, prior))
+    compiled = cache.sampler(model_spec(config.model.family, data.y, data.n, prior, config.model.selection_weight))
     idata = sample_posterior(compiled, config.sampling, seed=seeds.sampler, progress=progress)
     posterior = idata["posterior"].to_dataset()
     posterior = posterior.merge(family.derive(posterior, data.y, data.n, seeds.rng("derive")))
     posterior = _label_reports(posterior, data.report_ids)
 
-    prior_draws = _prior_predictive(family, prior, data, config.sampling.prior_draws, seeds)
+    prior_draws = _prior_predictive(family, prior, data, config.sampling.prior_draws, seeds)  # without selection
     groups = {
         "posterior": posterior,
         "sample_stats": idata["sample_stats"].to_dataset(),
@@ -63,10 +64,14 @@ def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress
 def _prior_predictive(family, prior, data: BinomialData, draws: int, seeds: Seeds) -> dict[str, xr.Dataset]:
     """Draws of every quantity from the prior, and of the counts the model expects before seeing data."""
     model = family.build_model(data.y, data.n, prior)
-    # Forward sampling of a few scalars: Python-mode compilation takes a fraction of numba's time.
-    sampled = pm.sample_prior_predictive(
-        draws=draws, model=model, random_seed=seeds.prior, compile_kwargs={"mode": "FAST_COMPILE"}
-    )
+    # Forward sampling of a few scalars: Python-mode compilation takes a fraction of numba's time. The
+    # prior predictive describes reports before any publication selection, so the selection Potential
+    # is rightly left out of it.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        sampled = pm.sample_prior_predictive(
+            draws=draws, model=model, random_seed=seeds.prior, compile_kwargs={"mode": "FAST_COMPILE"}
+        )
     prior_ds = sampled["prior"].to_dataset()
     # θ_i given no data: the derived-quantity code with y = n = 0 gives the prior θ_i.
     zeros = np.zeros(len(data), dtype=np.int64)

@@ -43,13 +43,17 @@ LIMITATIONS = [
 
 
 def render(context: dict) -> str:
+    return render_page("report.html.j2", context)
+
+
+def render_page(template: str, context: dict) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
     environment.filters["num"] = format_number
     environment.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.0f}%"
-    return environment.get_template("report.html.j2").render(**context)
+    return environment.get_template(template).render(**context)
 
 
 def format_number(value, digits: int = 3) -> str:
@@ -107,6 +111,11 @@ def model_specification(config: Config, n_reports: int) -> list[tuple[str, str]]
         lines.append(("pooled = E[expit(μ + τ z)]", "population mean response probability, by Gauss-Hermite "
                                                     "quadrature per draw; expit(μ) is the median report"))
         lines.append(("θ_new = expit(μ + τ z_new)", "response probability in a new report (predictive)"))
+    omega = config.model.selection_weight
+    if omega != 1:
+        lines.append((f"single-patient reports: P(y | published) = P(y) · ω^(1−y) / P(pub), ω = {omega:g}",
+                      "publication bias: a single patient who did not respond is published with relative "
+                      f"probability {omega:g}; P(pub) = m + ω(1 − m), m the population mean response probability"))
     return lines
 
 
@@ -191,7 +200,7 @@ def write_report(staging: Path, summary: dict, result, borrowing, table, run_met
     failures = list(result.convergence.failures)
     if isinstance(borrowing, BorrowingResult):
         failures += [f"joint model: {f}" for f in borrowing.joint.convergence.failures]
-    sensitivity = staging.parent / "sensitivity" / "index.html"
+    sweep = staging.parent / "sensitivity" / "summary.csv"
     context = {
         "s": summary,
         "cfg": config,
@@ -214,6 +223,6 @@ def write_report(staging: Path, summary: dict, result, borrowing, table, run_met
             name.replace("_", " ") for name, c in summary["predictive_checks"]["prior"].items()
             if not c["predictive"]["ci95"][0] <= c["observed"] <= c["predictive"]["ci95"][1]
         ],
-        "sensitivity": "../sensitivity/index.html" if sensitivity.exists() else None,
+        "sensitivity": pd.read_csv(sweep).to_dict(orient="records") if sweep.exists() else None,
     }
     (staging / "report.html").write_text(render(context), encoding="utf-8")

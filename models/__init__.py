@@ -3,9 +3,10 @@
 Each family module offers the same small interface, so fitting, sensitivity analyses and calibration
 share one code path:
 
-- ``build_model(y, n, prior)``: the PyMC model; data and prior hyperparameters are ``pm.Data``;
+- ``build_model(y, n, prior, selection_weight)``: the PyMC model; data, prior hyperparameters and the
+  publication weight of single-patient failures are ``pm.Data``;
 - ``structure_key(prior, n_reports)``: models with equal keys share one compiled sampler;
-- ``data_values(y, n, prior)``: the ``pm.Data`` values to swap into such a compiled sampler;
+- ``data_values(y, n, prior, selection_weight)``: the ``pm.Data`` values to swap into such a sampler;
 - ``initial_point(prior)``: data-independent starting values for the sampler;
 - ``hyperparameters``: the population-level variable names; ``plotted_parameters``: those to plot;
 - ``exchangeable_log_marginal(model, y, n)``: log p(y | population) for a new report, θ integrated out;
@@ -39,11 +40,12 @@ class ModelSpec:
     initial_point: dict = field(compare=False)
 
 
-def model_spec(family_name: str, y, n, prior) -> ModelSpec:
+def model_spec(family_name: str, y, n, prior, selection_weight: float = 1.0) -> ModelSpec:
+    """`selection_weight` ω: the relative chance that a single-patient failure is published (1: no bias)."""
     family = FAMILIES[family_name]
     return ModelSpec(
         key=family.structure_key(prior, len(y)),
-        build=lambda: family.build_model(y, n, prior),
-        values=family.data_values(y, n, prior),
+        build=lambda: family.build_model(y, n, prior, selection_weight),
+        values=family.data_values(y, n, prior, selection_weight),
         initial_point=family.initial_point(prior),
     )

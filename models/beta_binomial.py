@@ -39,10 +39,11 @@ def structure_key(prior: BetaBinomialPrior, n_reports: int) -> tuple:
     return ("beta_binomial", prior.kind)
 
 
-def data_values(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior) -> dict[str, np.ndarray]:
+def data_values(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior, selection_weight: float = 1.0) -> dict:
     values = {
         "responders": np.asarray(y, dtype=np.int64),
         "n_treated": np.asarray(n, dtype=np.int64),
+        "selection_weight": np.float64(selection_weight),
         "mean_a": np.float64(prior.mean_a),
         "mean_b": np.float64(prior.mean_b),
     }
@@ -53,9 +54,9 @@ def data_values(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior) -> dict[
     return values
 
 
-def build_model(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior) -> pm.Model:
+def build_model(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior, selection_weight: float = 1.0) -> pm.Model:
     with pm.Model(coords={"report": np.arange(len(y))}) as model:
-        data = {name: pm.Data(name, value) for name, value in data_values(y, n, prior).items()}
+        data = {name: pm.Data(name, value) for name, value in data_values(y, n, prior, selection_weight).items()}
         mu = pm.Beta("mu", data["mean_a"], data["mean_b"])
         if prior.kind == "weakly_informative":
             u = pm.HalfNormal("u", data["u_scale"])
@@ -73,7 +74,17 @@ def build_model(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior) -> pm.Mo
             observed=data["responders"],
             dims="report",
         )
+        # Publication of single-patient reports: P(y | published) = P(y) P(pub | y) / P(pub), with a
+        # success always published and a failure with probability ω; P(pub | μ, κ) = μ + ω(1 − μ).
+        pm.Potential("selection", single_report_selection(data["responders"], data["n_treated"], mu, data["selection_weight"]))
     return model
+
+
+def single_report_selection(y, n, success_probability, weight):
+    """log P(pub | y) − log P(pub) summed over single-patient reports; 0 when ω = 1."""
+    single = pt.eq(n, 1)
+    term = (1 - y) * pt.log(weight) - pt.log(success_probability + weight * (1 - success_probability))
+    return pt.sum(pt.switch(single, term, 0.0))
 
 
 def beta_binomial_logp(y, mu, kappa, n):

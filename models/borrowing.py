@@ -138,17 +138,21 @@ def _em(x: np.ndarray, k: int, lower: float, max_iter: int = 1000, tol: float = 
     b = np.array([_moment_beta(g)[1] for g in groups]).clip(lower)
     w = np.full(k, 1.0 / k)
     previous = -np.inf
+    logs = np.stack([log_x, log_1mx], axis=1)  # N × 2: the Beta's sufficient statistics
     for _ in range(max_iter):
-        log_dens = np.log(w) + (a - 1) * log_x[:, None] + (b - 1) * log_1mx[:, None] - special.betaln(a, b)
-        log_total = special.logsumexp(log_dens, axis=1)
-        loglik = float(log_total.sum())
+        log_dens = logs @ np.stack([a - 1, b - 1]) + (np.log(w) - special.betaln(a, b))
+        peak = log_dens.max(axis=1, keepdims=True)
+        resp = np.exp(log_dens - peak)
+        total = resp.sum(axis=1, keepdims=True)
+        loglik = float(np.sum(np.log(total) + peak))
         if loglik - previous < tol:
             break
         previous = loglik
-        resp = np.exp(log_dens - log_total[:, None])
+        resp /= total
         mass = np.maximum(resp.sum(axis=0), 1e-300)
         w = mass / mass.sum()
-        a, b = _weighted_beta_mle(log_x @ resp / mass, log_1mx @ resp / mass, a, b, lower)
+        s1, s2 = (logs.T @ resp) / mass
+        a, b = _weighted_beta_mle(s1, s2, a, b, lower, max_iter=20)
     return BetaMixture(w, a.copy(), b.copy()), loglik
 
 

@@ -36,9 +36,10 @@ def data_values(y_target: int, n_target: int, weight: float, vague: tuple[float,
     }
 
 
-def build_model(family_name: str, y, n, y_target: int, n_target: int, prior, weight: float, vague) -> pm.Model:
+def build_model(family_name: str, y, n, y_target: int, n_target: int, prior, weight: float, vague,
+                selection_weight: float = 1.0) -> pm.Model:
     family = FAMILIES[family_name]
-    model = family.build_model(y, n, prior)
+    model = family.build_model(y, n, prior, selection_weight)
     with model:
         d = {k: pm.Data(k, v) for k, v in data_values(y_target, n_target, weight, vague).items()}
         y_t, n_t, w = d["target_responders"], d["target_n"], d["nonexchangeable_weight"]
@@ -48,12 +49,13 @@ def build_model(family_name: str, y, n, y_target: int, n_target: int, prior, wei
     return model
 
 
-def model_spec(family_name: str, y, n, y_target: int, n_target: int, prior, weight: float, vague) -> ModelSpec:
+def model_spec(family_name: str, y, n, y_target: int, n_target: int, prior, weight: float, vague,
+               selection_weight: float = 1.0) -> ModelSpec:
     family = FAMILIES[family_name]
     return ModelSpec(
         key=("joint_exnex",) + family.structure_key(prior, len(y)),
-        build=lambda: build_model(family_name, y, n, y_target, n_target, prior, weight, vague),
-        values={**family.data_values(y, n, prior), **data_values(y_target, n_target, weight, vague)},
+        build=lambda: build_model(family_name, y, n, y_target, n_target, prior, weight, vague, selection_weight),
+        values={**family.data_values(y, n, prior, selection_weight), **data_values(y_target, n_target, weight, vague)},
         initial_point=family.initial_point(prior),
     )
 

@@ -15,6 +15,7 @@ import xarray as xr
 from scipy import special
 from scipy.special import expit
 
+from models.beta_binomial import single_report_selection
 from models.priors import LogitNormalPrior
 
 hyperparameters = ("mu", "tau")
@@ -35,19 +36,20 @@ def structure_key(prior: LogitNormalPrior, n_reports: int) -> tuple:
     return ("logit_normal", prior.tau_dist, n_reports)
 
 
-def data_values(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior) -> dict[str, np.ndarray]:
+def data_values(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior, selection_weight: float = 1.0) -> dict:
     return {
         "responders": np.asarray(y, dtype=np.int64),
         "n_treated": np.asarray(n, dtype=np.int64),
+        "selection_weight": np.float64(selection_weight),
         "mu_mean": np.float64(prior.mu_mean),
         "mu_sd": np.float64(prior.mu_sd),
         "tau_scale": np.float64(prior.tau_scale),
     }
 
 
-def build_model(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior) -> pm.Model:
+def build_model(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior, selection_weight: float = 1.0) -> pm.Model:
     with pm.Model(coords={"report": np.arange(len(y))}) as model:
-        data = {name: pm.Data(name, value) for name, value in data_values(y, n, prior).items()}
+        data = {name: pm.Data(name, value) for name, value in data_values(y, n, prior, selection_weight).items()}
         mu = pm.Normal("mu", data["mu_mean"], data["mu_sd"])
         if prior.tau_dist == "half_normal":
             tau = pm.HalfNormal("tau", data["tau_scale"])
@@ -56,6 +58,12 @@ def build_model(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior) -> pm.Mod
         z = pm.Normal("z", 0.0, 1.0, dims="report")
         theta = pm.Deterministic("theta", pm.math.invlogit(mu + tau * z), dims="report")
         pm.Binomial("y", n=data["n_treated"], p=theta, observed=data["responders"], dims="report")
+        # Publication of single-patient reports (see beta_binomial): P(pub) = E[θ] + ω(1 − E[θ]).
+        population = pt.sum(pm.math.invlogit(mu + tau * _HERMITE_NODES) * _HERMITE_WEIGHTS)
+        pm.Potential(
+            "selection",
+            single_report_selection(data["responders"], data["n_treated"], population, data["selection_weight"]),
+        )
     return model
 
 

@@ -81,7 +81,7 @@ def beta_binomial(y, n, prior, size: int = 600, logit_mu_range=(-5.0, 6.0), log_
     )
 
 
-def as_logit_normal(tau_scale: float = 1.0, size: int = 500) -> GridPosterior:
+def as_logit_normal(tau_scale: float = 1.0, size: int = 300) -> GridPosterior:
     """RBesT gMAP set-up: logit θ_i ~ N(μ, τ), μ ~ N(0, 2), τ ~ HalfNormal(tau_scale); θ_i integrated out."""
     nodes, node_weights = np.polynomial.hermite_e.hermegauss(80)
     node_weights = node_weights / node_weights.sum()

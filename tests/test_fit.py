@@ -1,6 +1,7 @@
 """`python -m analysis.fit` end to end: outputs, the convergence gate, reproducibility, safe writes."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -58,29 +59,18 @@ def test_shrinkage_pulls_the_negative_series_toward_the_pool(primary_run):
     assert series.raw_proportion < series.theta_mean < json.loads((out / "summary.json").read_text())["pooled"]["mean"]
 
 
-def test_same_data_config_and_seed_give_identical_numbers(primary_run, model_cache, tmp_path):
+def test_another_seed_gives_other_draws(primary_run, model_cache, tmp_path):
+    """(Same seed, same numbers: see test_the_command_runs_as_a_fresh_process_with_the_same_numbers.)"""
     _, first = primary_run
-    assert fit.main(["--out", str(tmp_path / "again")], cache=model_cache) == fit.EXIT_OK
-    assert (tmp_path / "again" / "summary.json").read_bytes() == (first / "summary.json").read_bytes()
     assert fit.main(["--out", str(tmp_path / "other"), "--seed", "7"], cache=model_cache) == fit.EXIT_OK
     other = json.loads((tmp_path / "other" / "summary.json").read_text())
     assert other["pooled"] != json.loads((first / "summary.json").read_text())["pooled"]
 
 
-def test_failed_gate_still_writes_outputs_marked_failed(model_cache, tmp_path):
-    config = tmp_path / "strict.toml"
-    config.write_text(f'extends = "{CONFIG_DIR / "default.toml"}"\n[diagnostics]\ness_bulk_min = 1e9\n')
-    code = fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache)
-    assert code == fit.EXIT_GATE_FAILED
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["status"] == "failed" and not summary["diagnostics"]["passed"]
-    assert any("bulk ESS below" in reason for reason in summary["diagnostics"]["failures"])
-
-
 def test_a_run_that_fails_midway_leaves_the_previous_output_intact(model_cache, tmp_path, monkeypatch, primary_run):
     _, good = primary_run
     out = tmp_path / "default"
-    assert fit.main(["--out", str(out)], cache=model_cache) == fit.EXIT_OK
+    shutil.copytree(good, out)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "run.json"}
 
     def broken_csv(self, *args, **kwargs):
@@ -92,15 +82,6 @@ def test_a_run_that_fails_midway_leaves_the_previous_output_intact(model_cache, 
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "run.json"}
     assert after == before
     assert [p.name for p in tmp_path.iterdir()] == ["default"]  # no staging directory left behind
-
-
-def test_logit_normal_config_reports_population_mean_and_expit_mu(model_cache, tmp_path):
-    code = fit.main(["--config", str(CONFIG_DIR / "logit_normal.toml"), "--out", str(tmp_path / "ln")], cache=model_cache)
-    assert code == fit.EXIT_OK
-    summary = json.loads((tmp_path / "ln" / "summary.json").read_text())
-    assert summary["model"] == "logit_normal" and {"mu", "tau"} == set(summary["hyperparameters"])
-    # With heterogeneity and μ > 0, the population mean lies below expit(μ) (pulled toward 1/2).
-    assert summary["pooled"]["mean"] < summary["expit_mu"]["mean"]
 
 
 def test_the_command_runs_as_a_fresh_process_with_the_same_numbers(tmp_path, primary_run):

@@ -106,19 +106,26 @@ def test_report_covers_the_reviewers_sections(primary_run):
 def test_report_of_another_config_describes_that_model(model_cache, tmp_path):
     config = tmp_path / "variant.toml"
     config.write_text(
-        f'extends = "{CONFIG_DIR / "logit_normal.toml"}"\n[model.logit_normal]\ntau_dist = "half_cauchy"\n'
-        "tau_scale = 0.5\n[borrowing]\nenabled = false\n"
+        f'extends = "{CONFIG_DIR / "logit_normal.toml"}"\n[model]\nselection_weight = 0.5\n[model.logit_normal]\n'
+        'tau_dist = "half_cauchy"\ntau_scale = 0.5\n[borrowing]\nenabled = false\n'
     )
     assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_OK
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "τ ~ HalfCauchy(0.5)" in html and "μ ~ Normal(0, 2)" in html and "HalfNormal(0.5)" not in html
-    assert 'id="target"' not in html
+    assert 'id="target"' not in html and "ω = 0.5" in html
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["model"] == "logit_normal" and {"mu", "tau"} == set(summary["hyperparameters"])
+    # With heterogeneity and μ > 0, the population mean lies below expit(μ) (pulled toward 1/2).
+    assert summary["pooled"]["mean"] < summary["expit_mu"]["mean"]
 
 
-def test_failed_gate_is_shown_in_red_at_the_top(model_cache, tmp_path):
+def test_failed_gate_writes_outputs_marked_failed_and_shows_it_in_red_at_the_top(model_cache, tmp_path):
     config = tmp_path / "strict.toml"
     config.write_text(f'extends = "{CONFIG_DIR / "default.toml"}"\n[diagnostics]\ness_tail_min = 1e9\n')
     assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_GATE_FAILED
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and not summary["diagnostics"]["passed"]
+    assert any("tail ESS below" in reason for reason in summary["diagnostics"]["failures"])
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     banner = html.index("CONVERGENCE CHECKS FAILED")
     assert banner < html.index('id="headline"') and 'class="banner failed"' in html
