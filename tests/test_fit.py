@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from analysis import fit
-from analysis.config import CONFIG_DIR, PROJECT_ROOT
+from analysis.config import PROJECT_ROOT
 
 SUMMARY_KEYS = {"config", "data_sha256", "outcome", "model", "pooled", "predictive", "reports", "diagnostics"}
 

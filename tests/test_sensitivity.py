@@ -5,7 +5,7 @@ import tomllib
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, stats
+from scipy import integrate
 
 from analysis import sensitivity
 from analysis.config import CONFIG_DIR, PROJECT_ROOT, load_config
