@@ -27,6 +27,13 @@ AS_R = np.array([23, 12, 19, 9, 39, 6, 9, 10])
 AS_N = np.array([107, 44, 51, 39, 139, 20, 78, 35])
 
 
+def reference_data(y, n, name: str):
+    """A reference data set as the pipeline takes it (reports named name1, name2, ...)."""
+    from analysis.data import BinomialData
+
+    return BinomialData(tuple(f"{name}{i + 1}" for i in range(len(y))), np.asarray(n), np.asarray(y), "reference", name)
+
+
 @dataclass(frozen=True)
 class GridPosterior:
     """Normalised weights over a 2-D grid of population parameters, with named quantities on it."""

@@ -5,11 +5,9 @@ against the published figures at their printed precision, then the MCMC output a
 posterior within 4 Monte Carlo standard errors of the run itself.
 """
 
-import numpy as np
 import pytest
 
 from analysis.config import load_config
-from analysis.data import BinomialData
 from analysis.pipeline import run_analysis
 from exact_posteriors import (
     AS_N,
@@ -20,16 +18,12 @@ from exact_posteriors import (
     beta_binomial,
     beta_binomial_predictive_quantile,
     logit_normal_predictive_quantile,
+    reference_data,
 )
 from mc import assert_matches
 from models.priors import BetaBinomialPrior
 
 DRAWS = 2500
-
-
-def _data(y, n, name):
-    return BinomialData(report_ids=tuple(f"{name}{i + 1}" for i in range(len(y))), n=np.asarray(n), y=np.asarray(y),
-                        outcome="reference", drug=name)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +81,7 @@ def test_exact_as_posterior_reproduces_the_published_figures(as_exact):
 
 def test_beta_binomial_reproduces_bda3_rat_tumours(model_cache, rat_exact):
     config = load_config(model={"beta_binomial": {"kind": "bda3"}}, sampling={"draws": DRAWS})
-    result = run_analysis(config, _data(RAT_Y, RAT_N, "rat"), model_cache)
+    result = run_analysis(config, reference_data(RAT_Y, RAT_N, "rat"), model_cache)
     assert result.convergence.passed, result.convergence.failures
     post = result.idata["posterior"]
     alpha, beta = post["mu"] * post["kappa"], (1 - post["mu"]) * post["kappa"]
@@ -106,7 +100,7 @@ def test_beta_binomial_reproduces_bda3_rat_tumours(model_cache, rat_exact):
 
 def test_logit_normal_reproduces_rbest_as_map_prior(model_cache, as_exact):
     config = load_config(model={"family": "logit_normal"}, sampling={"draws": DRAWS})
-    result = run_analysis(config, _data(AS_R, AS_N, "as"), model_cache)
+    result = run_analysis(config, reference_data(AS_R, AS_N, "as"), model_cache)
     assert result.convergence.passed, result.convergence.failures
     post = result.idata["posterior"]
     assert_matches(post["mu"], as_exact.mean("mu"), label="mu")

@@ -2,11 +2,10 @@
 lucky seed. With 4-MCSE tolerances a correct sampler fails a single comparison with probability about
 6e-5; over the 10 seeds × 7 comparisons here, a false failure has probability under 0.5%."""
 
-import numpy as np
 import pytest
 
 from analysis.config import PROJECT_ROOT, load_config
-from analysis.data import BinomialData, load_evidence, select_counts
+from analysis.data import load_evidence, select_counts
 from analysis.pipeline import run_analysis
 from exact_posteriors import (
     AS_N,
@@ -16,6 +15,7 @@ from exact_posteriors import (
     as_logit_normal,
     beta_binomial,
     logit_normal_predictive_quantile,
+    reference_data,
 )
 from mc import assert_matches
 from models.priors import BetaBinomialPrior
@@ -24,15 +24,11 @@ pytestmark = pytest.mark.slow
 SEEDS = range(1, 11)
 
 
-def _data(y, n, name):
-    return BinomialData(tuple(f"{name}{i + 1}" for i in range(len(y))), np.asarray(n), np.asarray(y), "reference", name)
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_bda3_rat_tumours_across_seeds(model_cache, seed):
     exact = beta_binomial(RAT_Y, RAT_N, BetaBinomialPrior(kind="bda3"), logit_mu_range=(-2.8, -0.8), log_u_range=(-3.5, 0.5))
     config = load_config(model={"beta_binomial": {"kind": "bda3"}}, sampling={"seed": seed})
-    post = run_analysis(config, _data(RAT_Y, RAT_N, "rat"), model_cache).idata["posterior"]
+    post = run_analysis(config, reference_data(RAT_Y, RAT_N, "rat"), model_cache).idata["posterior"]
     assert_matches(post["mu"] * post["kappa"], exact.mean("alpha"), label="alpha")
     assert_matches(post["pooled"], exact.mean("mu"), label="pooled")
     assert_matches(post["pooled"], exact.quantile("mu", 0.975), "quantile", 0.975, label="pooled")
@@ -42,7 +38,7 @@ def test_bda3_rat_tumours_across_seeds(model_cache, seed):
 def test_rbest_as_map_prior_across_seeds(model_cache, seed):
     exact = as_logit_normal(tau_scale=1.0, size=300)
     config = load_config(model={"family": "logit_normal"}, sampling={"seed": seed})
-    post = run_analysis(config, _data(AS_R, AS_N, "as"), model_cache).idata["posterior"]
+    post = run_analysis(config, reference_data(AS_R, AS_N, "as"), model_cache).idata["posterior"]
     assert_matches(post["mu"], exact.mean("mu"), label="mu")
     assert_matches(post["tau"], exact.quantile("tau", 0.5), "quantile", 0.5, label="tau")
     assert_matches(post["theta_new"], logit_normal_predictive_quantile(exact, 0.975), "quantile", 0.975, label="theta_new")
