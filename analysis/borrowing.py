@@ -171,11 +171,12 @@ def _sweep_row(result: BorrowingResult, weight: float) -> dict:
 def _ess(elir_fit: MixtureFit, draws: np.ndarray, weight: float | None, settings) -> dict:
     """ELIR on the a, b ≥ 1 fit, and the moment ESS from the draws (or the robust mixture's moments)."""
     mixture = elir_fit.mixture if weight is None else robustify(elir_fit.mixture, weight, settings.vague)
-    if weight is None:
-        moment = ess_moment(float(draws.mean()), float(draws.var()))
-    else:
-        robust = robustify(BetaMixture.single(*_moment_beta_of(draws)), weight, settings.vague)
-        moment = ess_moment(robust.mean(), robust.var())
+    # Moments of (1 − w)·MAP + w·Beta(vague), the MAP's taken from its draws (no mixture approximation).
+    m, v, w = float(draws.mean()), float(draws.var()), weight or 0.0
+    vague = BetaMixture.single(*settings.vague)
+    mean = (1 - w) * m + w * vague.mean()
+    second = (1 - w) * (v + m**2) + w * (vague.var() + vague.mean() ** 2)
+    moment = ess_moment(mean, second - mean**2)
     # ELIR jumps at a or b = 1 (Beta(a, 1 + ε) has ELIR a + 1 + ε, Beta(a, 1) has 1), and a fit pressed
     # against that bound, or a poor one, makes the number meaningless rather than approximate.
     on_boundary = bool(np.any(elir_fit.mixture.a < 1.001) or np.any(elir_fit.mixture.b < 1.001))
@@ -192,12 +193,6 @@ def _ess(elir_fit: MixtureFit, draws: np.ndarray, weight: float | None, settings
             "read the moment ESS"
         ),
     }
-
-
-def _moment_beta_of(draws: np.ndarray) -> tuple[float, float]:
-    m, v = float(draws.mean()), float(draws.var())
-    total = m * (1 - m) / v - 1
-    return m * total, (1 - m) * total
 
 
 def _fit_quality(fit: MixtureFit) -> dict:
