@@ -20,7 +20,7 @@ from analysis.data import EvidenceTable, select_counts
 from analysis.diagnostics import ConvergenceReport, check_convergence
 from analysis.intervals import describe, rounded
 from analysis.pipeline import AnalysisResult
-from analysis.sampling import ModelCache, Seeds, sample_posterior
+from analysis.sampling import ModelCache, Seeds
 from models import joint
 from models.borrowing import (
     BetaMixture,
@@ -104,7 +104,7 @@ def fit_joint(config: Config, primary: AnalysisResult, target: TargetArm, weight
     seeds = Seeds(config.sampling.seed)
     spec = joint.model_spec(family, data.y, data.n, target.y, target.n, prior, weight, vague,
                             config.model.selection_weight)
-    trace = sample_posterior(cache.sampler(spec), config.sampling, seed=seeds.integer(f"joint {weight}"))
+    trace = cache.sample(spec, config.sampling, seed=seeds.integer(f"joint {weight}"))
     posterior = trace["posterior"].to_dataset()
     derived = joint.derive_target(family, posterior, target.y, target.n, weight, vague, seeds.rng(f"joint {weight}"))
     idata = xr.DataTree.from_dict(

@@ -105,6 +105,21 @@ class BorrowingSettings(_Section):
     """Flag prior-data conflict when Box's prior predictive p-value is below this."""
 
 
+class CalibrationSettings(_Section):
+    """Simulation-based calibration (`python -m analysis.validate`): the config's model refitted to data
+    simulated from its prior, with the chains and target acceptance of `sampling`."""
+
+    simulations: int = Field(200, ge=1)
+    draws: int = Field(1000, ge=10)
+    """Per chain, after `tune`."""
+    tune: int = Field(1000, ge=0)
+    ranks: int = Field(100, ge=10)
+    """Posterior draws kept per simulation, evenly thinned (so ranks run from 0 to `ranks`): thinning
+    makes the kept draws nearly independent, which rank uniformity assumes."""
+    alpha: OpenProbability = 0.01
+    """Family-wise level of the uniformity tests (Bonferroni over every quantity checked)."""
+
+
 class Config(_Section):
     name: str
     description: str = ""
@@ -113,6 +128,7 @@ class Config(_Section):
     sampling: SamplingSettings = SamplingSettings()
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()
     borrowing: BorrowingSettings = BorrowingSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
     source: str = ""
     """The config file this was loaded from (set by the loader)."""
 
@@ -131,7 +147,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG, **overrides: dict) -> Config:
     merged.setdefault("name", path.stem)
     merged["source"] = display_path(path)
     for section, values in overrides.items():
-        merged[section] = _merge(merged.get(section, {}), values)
+        current = merged.get(section, {})
+        # A section that is not a table (`data = 5`) is left as written for validation to report.
+        merged[section] = _merge(current, values) if isinstance(current, dict) else current
     try:
         return Config.model_validate(merged)
     except ValidationError as err:
@@ -150,6 +168,8 @@ def _read_with_parents(path: Path, chain: tuple[Path, ...]) -> dict:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid TOML ({err})") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the file ({err.strerror or err})") from None
     parent = document.pop("extends", None)
     if parent is None:
         return document

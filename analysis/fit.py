@@ -16,6 +16,7 @@ from pathlib import Path
 from analysis.config import DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
 from analysis.data import BinomialData, EvidenceTable, load_evidence, select_counts
 from analysis.errors import InputError
+from analysis.timing import Stopwatch
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -51,29 +52,34 @@ def prepare(args: argparse.Namespace) -> tuple[Config, EvidenceTable, BinomialDa
 
 def main(argv: list[str] | None = None, cache=None) -> int:
     started = time.perf_counter()
+    clock = Stopwatch()
     args = parse_args(argv)
     try:
-        config, table, data = prepare(args)
+        with clock.phase("validate"):
+            config, table, data = prepare(args)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     # Heavy imports only once the input is known to be good: bad input fails in well under a second.
-    logging.getLogger("pymc").setLevel(logging.WARNING)
-    from analysis.borrowing import BorrowingResult, run_borrowing, target_arm
-    from analysis.pipeline import run_analysis
-    from analysis.sampling import ModelCache
-    from analysis.writer import write_outputs
+    with clock.phase("import"):
+        logging.getLogger("pymc").setLevel(logging.WARNING)
+        from analysis.borrowing import BorrowingResult, run_borrowing, target_arm
+        from analysis.pipeline import run_analysis
+        from analysis.sampling import ModelCache
+        from analysis.writer import write_outputs
 
     cache = cache if cache is not None else ModelCache()
+    clock.attach(cache)
     out_dir = args.out or PROJECT_ROOT / "reports" / config.name
     print(
         f"{config.name}: {config.model.family}, outcome {data.outcome}, drug {data.drug}: "
         f"{len(data)} reports, {int(data.y.sum())} of {int(data.n.sum())} patients",
         file=sys.stderr,
     )
-    result = run_analysis(config, data, cache, progress=sys.stderr.isatty())
+    with clock.phase("fit"):
+        result = run_analysis(config, data, cache, progress=sys.stderr.isatty())
     borrowing = None
     if config.borrowing.enabled:
         target = target_arm(config, table)
@@ -84,8 +90,9 @@ def main(argv: list[str] | None = None, cache=None) -> int:
             )
             print(f"note: {borrowing}", file=sys.stderr)
         else:
-            borrowing = run_borrowing(config, result, target, cache)
-    summary = write_outputs(result, borrowing, table, out_dir, argv=argv, started=started)
+            with clock.phase("borrowing"):
+                borrowing = run_borrowing(config, result, target, cache)
+    summary = write_outputs(result, borrowing, table, out_dir, argv=argv, started=started, timings=clock.seconds())
 
     pooled, predictive = summary["pooled"], summary["predictive"]
     print(

@@ -15,7 +15,7 @@ import xarray as xr
 from analysis.config import Config
 from analysis.data import BinomialData
 from analysis.diagnostics import ConvergenceReport, check_convergence
-from analysis.sampling import ModelCache, Seeds, sample_posterior
+from analysis.sampling import ModelCache, Seeds
 from models import FAMILIES, model_spec
 
 
@@ -34,8 +34,8 @@ def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress
     prior = config.model.prior
     seeds = Seeds(config.sampling.seed)
 
-    compiled = cache.sampler(model_spec(config.model.family, data.y, data.n, prior, config.model.selection_weight))
-    idata = sample_posterior(compiled, config.sampling, seed=seeds.sampler, progress=progress)
+    spec = model_spec(config.model.family, data.y, data.n, prior, config.model.selection_weight)
+    idata = cache.sample(spec, config.sampling, seed=seeds.sampler, progress=progress)
     posterior = idata["posterior"].to_dataset()
     posterior = posterior.merge(family.derive(posterior, data.y, data.n, seeds.rng("derive")))
     posterior = _label_reports(posterior, data.report_ids)

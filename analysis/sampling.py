@@ -7,6 +7,7 @@ hyperparameters into it (`with_data`) for every later fit: other variants, refit
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -18,22 +19,35 @@ from models import ModelSpec
 
 
 class ModelCache:
-    """Compiled nutpie samplers, keyed by model structure; counts the compilations it made."""
+    """Compiled nutpie samplers, keyed by model structure; counts the compilations it made and the
+    seconds spent compiling and sampling."""
 
     def __init__(self) -> None:
         self._compiled: dict[tuple, nutpie.CompiledModel] = {}
         self.compilations = 0
+        self.compile_seconds = 0.0
+        self.sample_seconds = 0.0
 
     def sampler(self, spec: ModelSpec) -> nutpie.CompiledModel:
         key = spec.key
         if key not in self._compiled:
+            started = time.perf_counter()
             with warnings.catch_warnings():
                 # The models' random-draw ops have no numba implementation; NUTS never calls them
                 # (it runs only the log density), so numba's object-mode notice is noise here.
                 warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
                 self._compiled[key] = nutpie.compile_pymc_model(spec.build(), initial_points=spec.initial_point)
             self.compilations += 1
+            self.compile_seconds += time.perf_counter() - started
         return self._compiled[key].with_data(**spec.values)
+
+    def sample(self, spec: ModelSpec, settings: SamplingSettings, seed: int, progress: bool = False) -> xr.DataTree:
+        """Posterior draws of the model `spec` describes, compiling its structure first if needed."""
+        compiled = self.sampler(spec)
+        started = time.perf_counter()
+        draws = sample_posterior(compiled, settings, seed, progress)
+        self.sample_seconds += time.perf_counter() - started
+        return draws
 
 
 def sample_posterior(

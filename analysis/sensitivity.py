@@ -1,8 +1,10 @@
 """`python -m analysis.sensitivity`: every sensitivity analysis, run as one sweep.
 
 Variants are the `sens_*.toml` configs (each extends the primary config) plus the logit-normal config,
-and one leave-one-report-out variant per pooled report, generated here. All fits share one `ModelCache`,
-so the number of compilations equals the number of distinct model structures, not of variants. A variant
+and one leave-one-report-out variant per pooled report, generated here. The variants are independent
+fits run by an executor (`analysis.executors`: local worker processes by default, or a Dask cluster);
+each worker compiles a model structure once and reuses it, so compilations number the distinct model
+structures per worker, not the variants. A variant
 that fails (bad config, no data left, failed convergence checks) is marked in the table and the sweep
 carries on. The naloxone column is the joint EXNEX model at the variant's robust weight (the exact
 version of the two-step route, which the primary report shows in full).
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from analysis.borrowing import fit_joint, target_arm
 from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
@@ -63,8 +64,11 @@ def discover_variants(data_path: Path | None) -> list[Variant]:
     return found
 
 
-def run_variant(variant: Variant, cache) -> dict:
-    """One row of the table; user-caused problems become the row's error, not an exception."""
+def run_variant(variant: Variant) -> dict:
+    """One row of the table (an executor task); user-caused problems become the row's error, not an exception."""
+    from analysis.executors import process_cache
+
+    cache = process_cache()
     row = {"variant": variant.name, "group": variant.group, "description": variant.description}
     try:
         config = load_config(variant.path, **variant.overrides)
@@ -92,11 +96,8 @@ def run_variant(variant: Variant, cache) -> dict:
     return {**row, "passed": passed, "error": "; ".join(failures)}
 
 
-def run_sweep(variants: list[Variant], cache, progress: bool) -> pd.DataFrame:
-    rows = []
-    for variant in tqdm(variants, desc="sensitivity variants", disable=not progress, file=sys.stderr):
-        rows.append(run_variant(variant, cache))
-    table = pd.DataFrame(rows)
+def run_sweep(variants: list[Variant], executor) -> pd.DataFrame:
+    table = pd.DataFrame(executor.map(run_variant, variants, progress="sensitivity variants"))
     primary = table.set_index("variant").loc["primary"]
     for key in ("pooled", "predictive", "naloxone"):
         if f"{key}_mean" in table:
@@ -104,14 +105,16 @@ def run_sweep(variants: list[Variant], cache, progress: bool) -> pd.DataFrame:
     return table
 
 
-def prior_sensitivity(config: Config, cache) -> pd.DataFrame:
-    """Power-scaling sensitivity (psense) of the primary model's population parameters."""
+def prior_sensitivity(config: Config) -> pd.DataFrame:
+    """Power-scaling sensitivity (psense) of the primary model's population parameters (an executor task)."""
     import arviz as az
     import pymc as pm
     import xarray as xr
 
+    from analysis.executors import process_cache
     from models import FAMILIES
 
+    cache = process_cache()
     family = FAMILIES[config.model.family]
     table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
     data = select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
@@ -129,31 +132,37 @@ def prior_sensitivity(config: Config, cache) -> pd.DataFrame:
     return summary.reset_index(names="parameter")
 
 
-def main(argv: list[str] | None = None, cache=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.sensitivity", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "sensitivity")
     parser.add_argument("--data", type=Path, help="evidence CSV for every variant (default: the configs' data.path)")
+    parser.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1 = no subprocess)")
+    parser.add_argument("--scheduler", help="address of a Dask scheduler to run the variants on instead")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
         variants = discover_variants(args.data)
+        logging.getLogger("pymc").setLevel(logging.WARNING)
+        from analysis.executors import make_executor
+
+        executor = make_executor(args.workers, args.scheduler)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
         return 2
 
-    logging.getLogger("pymc").setLevel(logging.WARNING)
-    from analysis.sampling import ModelCache
     from analysis.sensitivity_report import write_sweep
 
-    cache = cache if cache is not None else ModelCache()
-    table = run_sweep(variants, cache, progress=sys.stderr.isatty())
-    psense = prior_sensitivity(load_config(DEFAULT_CONFIG, data=variants[0].overrides["data"]), cache)
+    with executor:
+        table = run_sweep(variants, executor)
+        primary = load_config(DEFAULT_CONFIG, data=variants[0].overrides["data"])
+        psense = executor.map(prior_sensitivity, [primary])[0]
+        compilations = executor.compilations
     elapsed = time.perf_counter() - started
-    write_sweep(table, psense, args.out, compilations=cache.compilations, seconds=elapsed)
+    write_sweep(table, psense, args.out, compilations=compilations, seconds=elapsed)
     failed = table[~table["passed"].astype(bool)]
-    print(f"{len(table)} variants, {len(failed)} failed or marked; compilations: {cache.compilations} "
-          f"(distinct model structures); wall time {elapsed:.0f} s; outputs: {args.out}")
+    print(f"{len(table)} variants, {len(failed)} failed or marked; compilations: {compilations} "
+          f"(model structures, per worker) on {executor.description}; wall time {elapsed:.0f} s; outputs: {args.out}")
     for _, row in failed.iterrows():
         print(f"  {row['variant']}: {row['error'] or 'failed'}", file=sys.stderr)
     return 0

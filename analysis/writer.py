@@ -24,9 +24,12 @@ VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arvi
 
 def write_outputs(
     result: AnalysisResult, borrowing: BorrowingResult | str | None, table: EvidenceTable, out_dir: Path, argv,
-    started: float,
+    started: float, timings: dict[str, float] | None = None,
 ) -> dict:
-    """Write everything into a staging directory and move it into place only when complete."""
+    """Write everything into a staging directory and move it into place only when complete.
+
+    `timings`: seconds per phase so far (run.json adds the time spent writing the outputs)."""
+    outputs_started = time.perf_counter()
     summary = summary_document(result, borrowing, data_sha256=table.sha256, data_path=display_path(table.path))
     reports = report_table(result)
     provenance = [c for c in PROVENANCE_COLUMNS if c in table.frame.columns]
@@ -41,16 +44,18 @@ def write_outputs(
         if isinstance(borrowing, BorrowingResult):
             borrowing.joint.idata.to_netcdf(staging / f"posterior_{borrowing.target.drug}_joint.nc", engine="h5netcdf")
         write_report(staging, summary, result, borrowing, table, _run_metadata(argv, started))
-        _write_json(staging / "run.json", _run_metadata(argv, started))
+        timings = {**(timings or {}), "outputs": round(time.perf_counter() - outputs_started, 2)}
+        _write_json(staging / "run.json", _run_metadata(argv, started, timings))
     return summary
 
 
-def _run_metadata(argv, started: float) -> dict:
+def _run_metadata(argv, started: float, timings: dict[str, float] | None = None) -> dict:
     """What is needed to rerun and what varies between runs (kept out of summary.json on purpose)."""
     args = sys.argv[1:] if argv is None else list(argv)
     return {
         "command": shlex.join(["python", "-m", "analysis.fit", *args]),
         "wall_time_seconds": round(time.perf_counter() - started, 2),
+        "phase_seconds": timings or {},
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

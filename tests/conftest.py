@@ -11,10 +11,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/exact_posteriors.py
 
 @pytest.fixture(scope="session")
 def model_cache():
-    """One compiled sampler per model structure for the whole test session."""
-    from analysis.sampling import ModelCache
+    """One compiled sampler per model structure for the whole test session: the process's own cache,
+    which in-process executors (`--workers 1`) use too."""
+    from analysis.executors import process_cache
 
-    return ModelCache()
+    return process_cache()
 
 
 @pytest.fixture(scope="session")

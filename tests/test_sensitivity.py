@@ -11,7 +11,7 @@ from analysis import sensitivity
 from analysis.config import CONFIG_DIR, PROJECT_ROOT, load_config
 from analysis.data import BinomialData, Selection, load_evidence, select_counts
 from analysis.pipeline import run_analysis
-from analysis.sampling import ModelCache
+from analysis.executors import LocalExecutor
 from mc import assert_matches
 
 REPORTS = PROJECT_ROOT / "data" / "reports.csv"
@@ -123,15 +123,15 @@ def test_publication_bias_lowers_the_estimate_when_successes_are_overrepresented
 
 
 def test_sweep_compiles_once_per_structure_and_marks_failures(tmp_path):
-    cache = ModelCache()  # fresh: count this sweep's compilations only
     variants = [v for v in sensitivity.discover_variants(None) if v.name in ("primary", "loo_Albers2017", "sens_selection_w050")]
     variants.append(sensitivity.Variant("broken", "other", "a config that does not exist", tmp_path / "missing.toml", {}))
     (tmp_path / "empty.csv").write_text("report_id,drug,n_treated,n_any_response\nA,naloxone,2,2\n")
     variants.append(sensitivity.Variant("no_data", "other", "no naltrexone rows", CONFIG_DIR / "default.toml",
                                         {"data": {"path": str(tmp_path / "empty.csv")}}))
-    table = sensitivity.run_sweep(variants, cache, progress=False)
-    # Three fitted variants, one structure for the reports' model and one for the joint naloxone model.
-    assert cache.compilations == 2
+    with LocalExecutor(workers=1) as executor:  # a fresh worker process: counts this sweep's compilations only
+        table = sensitivity.run_sweep(variants, executor)
+    # Three fitted variants and their joint naloxone models: all one structure, compiled once.
+    assert executor.compilations == 1
     rows = table.set_index("variant")
     assert rows.loc[["primary", "loo_Albers2017", "sens_selection_w050"], "passed"].all()
     assert not rows.loc["broken", "passed"] and "config file not found" in rows.loc["broken", "error"]
@@ -143,7 +143,7 @@ def test_sensitivity_command_writes_its_outputs(tmp_path, model_cache, monkeypat
     chosen = ("primary", "logit_normal", "loo_Series14_Menta2024")
     original = sensitivity.discover_variants
     monkeypatch.setattr(sensitivity, "discover_variants", lambda data: [v for v in original(data) if v.name in chosen])
-    assert sensitivity.main(["--out", str(tmp_path / "sens")], cache=model_cache) == 0
+    assert sensitivity.main(["--out", str(tmp_path / "sens"), "--workers", "1"]) == 0
     out = tmp_path / "sens"
     table = pd.read_csv(out / "summary.csv")
     assert list(table["variant"]) == list(chosen)
@@ -157,7 +157,7 @@ def test_sensitivity_command_writes_its_outputs(tmp_path, model_cache, monkeypat
 
 @pytest.mark.slow
 def test_full_sweep_runs_every_variant(tmp_path, model_cache):
-    assert sensitivity.main(["--out", str(tmp_path / "sens")], cache=model_cache) == 0
+    assert sensitivity.main(["--out", str(tmp_path / "sens"), "--workers", "1"]) == 0
     table = pd.read_csv(tmp_path / "sens" / "summary.csv")
     assert len(table) == 2 + len(VARIANTS) + 12 and table["passed"].all()
 

@@ -1,0 +1,206 @@
+"""Simulation-based calibration (SBC; Talts et al. 2018, Modrák et al. 2023).
+
+Draw parameters from the prior, simulate counts for reports of the real sizes, fit, and record where
+the true value falls in its posterior. If the model and its computation are right, that position (the
+PIT, here the normalised rank among thinned draws, randomised within ties) is uniform over many
+simulations; any bias, over- or under-dispersion of the posterior shows as a departure from uniformity.
+
+Two kinds of check:
+
+- ``model``: the config's hierarchical model (NUTS), on its population parameters, the pooled mean where
+  it is not a parameter itself, and θ of two reports (the largest and a single-patient one);
+- ``two_step``: the naloxone route. θ_target is exchangeable with the reports with probability 1 − w and
+  Beta(vague) otherwise (the model behind the robust MAP prior); the fit is the full two-step route
+  (NUTS → Beta-mixture MAP prior → robustify → conjugate update), and its PIT is the exact posterior
+  CDF at the true θ_target. This checks the mixture approximation as well as the sampler.
+
+Simulations are drawn here, in one process, from one seed; the fits are independent tasks for an
+executor (`analysis.executors`). The fit of simulation i uses its own seed, so results do not depend on
+the executor.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from analysis.config import Config
+from analysis.data import BinomialData
+from analysis.sampling import Seeds
+
+QUANTITIES = {"beta_binomial": ("mu", "kappa"), "logit_normal": ("mu", "tau", "pooled")}
+"""Population quantities ranked per family (for the beta-binomial the pooled mean is μ itself)."""
+CHECK_KINDS = ("model", "two_step")
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One SBC task: simulated counts, the true values behind them, and the seed of the fit."""
+
+    check: str
+    kind: str
+    index: int
+    config: Config
+    report_ids: tuple[str, ...]
+    y: np.ndarray
+    n: np.ndarray
+    truth: dict[str, float]
+    seed: int
+    target_y: int = 0
+    target_n: int = 0
+
+
+def tracked_reports(data: BinomialData) -> dict[str, int]:
+    """θ of the largest report and of the first single-patient report (if any), by position."""
+    picked = {f"theta[{data.report_ids[int(np.argmax(data.n))]}]": int(np.argmax(data.n))}
+    singles = np.flatnonzero(data.n == 1)
+    if singles.size:
+        picked[f"theta[{data.report_ids[singles[0]]}]"] = int(singles[0])
+    return picked
+
+
+def simulate(check: str, kind: str, config: Config, data: BinomialData, target_n: int = 0) -> list[Simulation]:
+    """`config.calibration.simulations` data sets from the prior, shaped like `data` (same report sizes)."""
+    from models import FAMILIES
+
+    if kind not in CHECK_KINDS:
+        raise ValueError(f"unknown check kind {kind!r}")
+    if config.model.selection_weight != 1.0:
+        raise ValueError("SBC simulates without publication selection: use a config with selection_weight = 1")
+    family = FAMILIES[config.model.family]
+    seeds = Seeds(config.sampling.seed)
+    rng = seeds.rng(f"sbc {check}")
+    count = config.calibration.simulations
+    population = _prior_draws(family, config, data, count, seeds.integer(f"sbc prior {check}"))
+    theta = family.draw_new_theta(population, rng, size=len(data)).values.reshape(count, len(data))
+    y = rng.binomial(data.n, theta)
+    pooled = family.derive(population, np.zeros(len(data), int), np.zeros(len(data), int), rng)["pooled"]
+    truths = {name: population[name].values.ravel() for name in QUANTITIES[config.model.family] if name != "pooled"}
+    if "pooled" in QUANTITIES[config.model.family]:
+        truths["pooled"] = pooled.values.ravel()
+    for label, position in tracked_reports(data).items():
+        truths[label] = theta[:, position]
+
+    target_y = np.zeros(count, dtype=int)
+    if kind == "two_step":
+        settings = config.borrowing
+        exchangeable = rng.random(count) >= settings.robust_weight
+        theta_new = family.draw_new_theta(population, rng, size=1).values.reshape(count)
+        theta_target = np.where(exchangeable, theta_new, rng.beta(*settings.vague, size=count))
+        target_y = rng.binomial(target_n, theta_target)
+        truths = {"theta_target": theta_target}
+
+    fit_seeds = np.random.SeedSequence([config.sampling.seed, *f"sbc fits {check}".encode()]).generate_state(count)
+    return [
+        Simulation(
+            check=check, kind=kind, index=i, config=config, report_ids=data.report_ids, y=y[i], n=data.n,
+            truth={name: float(values[i]) for name, values in truths.items()}, seed=int(fit_seeds[i]),
+            target_y=int(target_y[i]), target_n=target_n,
+        )
+        for i in range(count)
+    ]
+
+
+def _prior_draws(family, config: Config, data: BinomialData, count: int, seed: int) -> xr.Dataset:
+    """Population parameters from the prior, as a (chain = 1, draw) dataset like a posterior."""
+    import pymc as pm
+
+    model = family.build_model(data.y, data.n, config.model.prior)
+    names = list(dict.fromkeys([*family.hyperparameters, *family.plotted_parameters]))
+    with warnings.catch_warnings():
+        # The selection Potential is left out on purpose: SBC runs only configs without selection.
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        sampled = pm.sample_prior_predictive(
+            draws=count, model=model, var_names=names, random_seed=seed, compile_kwargs={"mode": "FAST_COMPILE"}
+        )
+    return sampled["prior"].to_dataset()
+
+
+def fit_simulation(simulation: Simulation) -> dict:
+    """Fit one simulated data set (an executor task): PIT of every checked quantity, and the fit's health."""
+    from analysis.diagnostics import check_convergence
+    from analysis.executors import process_cache
+    from models import FAMILIES, model_spec
+
+    config, family_name = simulation.config, simulation.config.model.family
+    family = FAMILIES[family_name]
+    calibration = config.calibration
+    settings = config.sampling.model_copy(update={"draws": calibration.draws, "tune": calibration.tune})
+    seeds = Seeds(simulation.seed)
+    spec = model_spec(family_name, simulation.y, simulation.n, config.model.prior, config.model.selection_weight)
+    trace = process_cache().sample(spec, settings, seed=seeds.sampler)
+    posterior = trace["posterior"].to_dataset()
+    posterior = posterior.merge(family.derive(posterior, simulation.y, simulation.n, seeds.rng("derive")))
+    convergence = check_convergence(
+        xr.DataTree.from_dict({"posterior": posterior[list(family.hyperparameters)],
+                               "sample_stats": trace["sample_stats"].to_dataset()}),
+        config.diagnostics,
+    )
+    row = {"check": simulation.check, "simulation": simulation.index, "seed": simulation.seed,
+           "divergences": int(trace["sample_stats"]["diverging"].sum()), "converged": convergence.passed}
+
+    rng = seeds.rng("pit")
+    if simulation.kind == "model":
+        positions = {label: i for i, label in enumerate(f"theta[{r}]" for r in simulation.report_ids)}
+        for name, truth in simulation.truth.items():
+            values = posterior["theta"].isel(report=positions[name]) if name in positions else posterior[name]
+            row[name] = _rank_pit(_thinned(values.values, calibration.ranks), truth, rng)
+    else:
+        from models.borrowing import fit_beta_mixture, robustify
+
+        borrowing = config.borrowing
+        mixture = fit_beta_mixture(posterior["theta_new"].values.ravel(), borrowing.max_components,
+                                   constrain_gt1=False).mixture
+        updated = robustify(mixture, borrowing.robust_weight, borrowing.vague).posterior(
+            simulation.target_y, simulation.target_n)
+        row["theta_target"] = float(updated.cdf(simulation.truth["theta_target"]))
+    return row
+
+
+def _thinned(draws: np.ndarray, keep: int) -> np.ndarray:
+    """`keep` draws evenly spaced within each chain (draws: chain × draw)."""
+    chains, per_chain = draws.shape
+    stride = max(1, (chains * per_chain) // keep)
+    return draws[:, ::stride].ravel()[:keep]
+
+
+def _rank_pit(draws: np.ndarray, truth: float, rng: np.random.Generator) -> float:
+    """Normalised rank of the truth among the draws, ties broken at random: uniform on (0, 1) under SBC."""
+    below, ties = int(np.sum(draws < truth)), int(np.sum(draws == truth))
+    rank = below + rng.integers(0, ties + 1)
+    return float((rank + rng.random()) / (draws.size + 1))
+
+
+# --- the verdict ------------------------------------------------------------------------------------
+
+
+def quantity_columns(table: pd.DataFrame) -> list[str]:
+    """The checked quantities present in `table`: population quantities first, then report θ."""
+    fixed = {"check", "simulation", "seed", "divergences", "converged"}
+    names = [c for c in table.columns if c not in fixed and table[c].notna().any()]
+    return sorted(names, key=lambda name: (name.startswith("theta["), names.index(name)))
+
+
+def uniformity(table: pd.DataFrame, alpha: float, band_prob: float = 0.95) -> pd.DataFrame:
+    """Per check and quantity: ArviZ's PIT uniformity test (`pot_c`) p-value, whether the PIT ECDF stays
+    inside ArviZ's simultaneous 95% band, and the verdict at family-wise level `alpha` (Bonferroni)."""
+    from arviz_stats.ecdf_utils import ecdf_pit
+
+    rows = []
+    for check, group in table.groupby("check", sort=False):
+        for name in quantity_columns(group):
+            pit = group[name].dropna().to_numpy()
+            p_value = float(
+                xr.Dataset({name: (("chain", "draw"), pit[None, :])}).azstats.uniformity_test(dim=["chain", "draw"])[0][name]
+            )
+            _, ecdf, lower, upper = ecdf_pit(np.sort(pit), band_prob, n_simulations=1000, rng=np.random.default_rng(0))
+            rows.append({"check": check, "quantity": name, "simulations": int(pit.size), "p_value": p_value,
+                         "inside_band": bool(np.all((ecdf >= lower - 1e-12) & (ecdf <= upper + 1e-12)))})
+    result = pd.DataFrame(rows)
+    result["threshold"] = alpha / max(len(result), 1)
+    result["calibrated"] = result["p_value"] >= result["threshold"]
+    return result

@@ -1,0 +1,40 @@
+"""Wall time per phase of a run, with compilation and sampling counted apart from the phase they occur in.
+
+`run.json` records these figures and `benchmarks/` prints them: compilation, not sampling, dominates a
+run, and the split shows where a change of code or machine moved the time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class Stopwatch:
+    """Seconds per named phase; time the sampler cache spent compiling or sampling is booked to those two."""
+
+    def __init__(self, cache=None) -> None:
+        self._cache = cache
+        self._seconds: dict[str, float] = {}
+
+    def _sampler_seconds(self) -> float:
+        return self._cache.compile_seconds + self._cache.sample_seconds if self._cache is not None else 0.0
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started, sampler_before = time.perf_counter(), self._sampler_seconds()
+        try:
+            yield
+        finally:
+            own = time.perf_counter() - started - (self._sampler_seconds() - sampler_before)
+            self._seconds[name] = self._seconds.get(name, 0.0) + own
+
+    def attach(self, cache) -> None:
+        self._cache = cache
+
+    def seconds(self) -> dict[str, float]:
+        booked = dict(self._seconds)
+        if self._cache is not None:
+            booked.update(compile=self._cache.compile_seconds, sample=self._cache.sample_seconds)
+        return {name: round(value, 2) for name, value in booked.items()}
