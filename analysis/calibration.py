@@ -157,8 +157,18 @@ def fit_simulation(simulation: Simulation) -> dict:
                                    constrain_gt1=False).mixture
         updated = robustify(mixture, borrowing.robust_weight, borrowing.vague).posterior(
             simulation.target_y, simulation.target_n)
-        row["theta_target"] = float(updated.cdf(simulation.truth["theta_target"]))
+        row["theta_target"] = _cdf_pit(updated.cdf, simulation.truth["theta_target"], rng)
     return row
+
+
+def _cdf_pit(cdf, truth: float, rng: np.random.Generator) -> float:
+    """Posterior CDF at the truth, randomised over the truth's floating-point rounding interval.
+
+    Beta draws with small shape parameters round to exactly 0 or 1; the posterior can hold much mass
+    within 1e-16 of those ends, so F(truth) alone would put such PIT values at exactly 0 or 1.
+    """
+    lower, upper = (float(cdf(np.nextafter(truth, end))) for end in (-np.inf, np.inf))
+    return lower + rng.random() * (upper - lower)
 
 
 def _thinned(draws: np.ndarray, keep: int) -> np.ndarray:

@@ -34,6 +34,8 @@ NESTED_COUNTS = (
 )
 
 _WHOLE_NUMBER = re.compile(r"^\+?\d+(\.0*)?$")
+_MAX_COUNT = np.iinfo(np.int64).max
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,19 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a CSV file")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as err:  # e.g. no permission, or the file is locked by the spreadsheet that has it open
+        raise InputError(f"{path}: cannot read the file ({err.strerror or err})") from None
 
 
 def _parse_csv(path: Path, raw: bytes) -> pd.DataFrame:
-    """Decode (UTF-8, with or without a byte-order mark) and parse comma-, semicolon- or tab-separated text."""
+    """Decode (UTF-8, with or without a byte-order mark) and parse comma-, semicolon- or tab-separated text.
+
+    The csv module reads the cells, not pandas: pandas silently renames a repeated column (`n_treated.1`)
+    and, when the first row has one cell too many, makes the first column an index and shifts every value.
+    Short rows are padded with blanks (spreadsheets drop trailing blank cells); long rows are refused.
+    """
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -147,24 +157,35 @@ def _parse_csv(path: Path, raw: bytes) -> pd.DataFrame:
             raise InputError(f"{path}: not a text CSV file (cannot decode as UTF-8)") from None
     if "\x00" in text:
         raise InputError(f"{path}: not a text CSV file (contains binary data)")
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty")
-    header = text.lstrip().splitlines()[0]
+    header = next(iter(text.lstrip().splitlines()), "")
     try:
         delimiter = csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=True
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"{path}: not a readable CSV file ({first_line})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
+        records = [r for r in reader if len(r) > 1 or "".join(r).strip()]  # skip blank lines
+    except csv.Error as err:
+        raise InputError(f"{path}: not a readable CSV file (line {reader.line_num}: {err})") from None
+    if not records:
+        raise InputError(f"{path}: the file is empty")
+    columns = [c.strip() or f"Unnamed: {i}" for i, c in enumerate(records[0])]
+    repeated = [c for c in dict.fromkeys(columns) if columns.count(c) > 1]
+    if repeated:
+        raise InputError([f"{path}: column '{_one_line(c)}' appears more than once in the header" for c in repeated])
+    rows = [[cell.strip() for cell in r] for r in records[1:]]
+    if not rows:
         raise InputError(f"{path}: no data rows under the header")
-    return frame.apply(lambda col: col.str.strip())
+    id_at = columns.index("report_id") if "report_id" in columns else None
+    too_long = [
+        f"{_row(path, i, r[id_at] if id_at is not None else '')}: {len(r)} cells but the header has "
+        f"{len(columns)} columns (a {delimiter!r} inside an unquoted cell?)"
+        for i, r in enumerate(rows)
+        if len(r) > len(columns)
+    ]
+    if too_long:
+        raise InputError(too_long)
+    return pd.DataFrame([r + [""] * (len(columns) - len(r)) for r in rows], columns=columns, dtype=str)
 
 
 def _require_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...]) -> None:
@@ -178,8 +199,7 @@ def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]
     report_ids = frame["report_id"]
 
     def where(i: int, column: str) -> str:
-        rid = report_ids.iloc[i] or "<blank>"
-        return f"{path}: row {i + 1} (report_id {rid}), column {column}"
+        return f"{_row(path, i, report_ids.iloc[i])}, column {column}"
 
     first_seen: dict[str, int] = {}
     for i, rid in enumerate(report_ids):
@@ -193,7 +213,7 @@ def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]
     drugs = frame["drug"].str.lower()
     for i, drug in enumerate(drugs):
         if drug not in known_drugs:
-            shown = f"'{frame['drug'].iloc[i]}'" if drug else "blank"
+            shown = f"'{_one_line(frame['drug'].iloc[i])}'" if drug else "blank"
             problems.append(f"{where(i, 'drug')}: unknown drug {shown} (known: {', '.join(sorted(known_drugs))})")
 
     counts: dict[str, list[int | None]] = {}
@@ -202,7 +222,10 @@ def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]
         for i, raw in enumerate(frame[column]):
             value = _parse_count(raw)
             if value == "invalid":
-                problems.append(f"{where(i, column)}: '{raw}' is not a whole number of 0 or more")
+                problems.append(f"{where(i, column)}: '{_one_line(raw)}' is not a whole number of 0 or more")
+                value = None
+            elif value == "too large":
+                problems.append(f"{where(i, column)}: '{raw}' is too large to be a count")
                 value = None
             elif column == "n_treated" and (value is None or value < 1):
                 shown = "blank" if value is None else str(value)
@@ -231,7 +254,8 @@ def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]
     if "default_set" in frame.columns:
         for i, value in enumerate(frame["default_set"]):
             if value != "include" and not value.startswith("exclude"):
-                problems.append(f"{where(i, 'default_set')}: '{value}' is neither 'include' nor 'exclude_<reason>'")
+                shown = _one_line(value)
+                problems.append(f"{where(i, 'default_set')}: '{shown}' is neither 'include' nor 'exclude_<reason>'")
         included = frame["default_set"] == "include"
 
     if problems:
@@ -246,9 +270,20 @@ def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]
 
 
 def _parse_count(raw: str) -> int | None | str:
-    """A whole number (``3`` or ``3.0``), None for blank, or ``"invalid"``."""
+    """A whole number (``3`` or ``3.0``), None for blank, or why not: ``"invalid"`` or ``"too large"``."""
     if raw == "":
         return None
     if not _WHOLE_NUMBER.match(raw):
         return "invalid"
-    return int(float(raw))
+    value = int(raw.split(".")[0])  # not int(float(raw)): floats round above 2**53 and overflow past 1e308
+    return value if value <= _MAX_COUNT else "too large"
+
+
+def _row(path: Path, i: int, report_id: str) -> str:
+    """How a message names data row `i` (0-based): its number and its report id."""
+    return f"{path}: row {i + 1} (report_id {_one_line(report_id) or '<blank>'})"
+
+
+def _one_line(cell: str) -> str:
+    """A cell as quoted in a message, line breaks escaped: every problem must stay one line."""
+    return cell.translate(_LINE_BREAKS)

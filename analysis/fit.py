@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None, cache=None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    # Heavy imports only once the input is known to be good: bad input fails in well under a second.
+    # Heavy imports only once the input is known to be good: bad input fails before any compilation.
     with clock.phase("import"):
         logging.getLogger("pymc").setLevel(logging.WARNING)
         from analysis.borrowing import BorrowingResult, run_borrowing, target_arm
