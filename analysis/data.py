@@ -60,6 +60,32 @@ class BinomialData:
     def __len__(self) -> int:
         return len(self.report_ids)
 
+    def what_cannot_be_learnt(self) -> list[str]:
+        """Warnings for counts that leave part of the hierarchical model to its prior.
+
+        Between-report heterogeneity is learnt only from reports of two or more patients (a single
+        patient's report has likelihood μ^y (1 − μ)^(1−y) whatever the spread of θ), and counts at a
+        boundary (every patient responded, or none did) bound the pooled mean from one side only.
+        """
+        warnings = []
+        several = int(np.sum(self.n > 1))
+        if len(self) == 1:
+            warnings.append("only one report: how much reports differ (heterogeneity) cannot be learnt from the "
+                            "data; its posterior, and the width of the new-report interval, come from the prior")
+        elif several == 0:
+            warnings.append("every report has a single patient: such reports say nothing about how much reports "
+                            "differ, so heterogeneity and the new-report interval come from the prior")
+        elif several == 1:
+            warnings.append("only one report has more than one patient: the heterogeneity estimate rests on that "
+                            "report alone")
+        if np.all(self.y == self.n):
+            warnings.append("every patient responded: the data give no upper bound on the response probability "
+                            "below 1, so how close to 1 it is comes from the prior")
+        elif np.all(self.y == 0):
+            warnings.append("no patient responded: the data give no lower bound on the response probability above "
+                            "0, so how close to 0 it is comes from the prior")
+        return warnings
+
 
 @dataclass(frozen=True)
 class Selection:

@@ -2,14 +2,17 @@
 
 validate config and data → fit → convergence gate → predictive checks → save posterior and summaries.
 Exit codes: 0 success; 1 the convergence gate failed (outputs are written and marked failed);
-2 bad input (config or data), reported as one line per problem.
+2 bad input (config or data), reported as one line per problem; 3 the outputs could not be written;
+130 / 143 interrupted (Ctrl-C / SIGTERM). Only a complete run replaces an earlier output directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +21,16 @@ from analysis.data import BinomialData, EvidenceTable, load_evidence, select_cou
 from analysis.errors import InputError
 from analysis.timing import Stopwatch
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_WRITE_FAILED = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that the cleanup of a Ctrl-C runs for it too."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,7 +73,27 @@ def main(argv: list[str] | None = None, cache=None) -> int:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    out_dir = args.out or PROJECT_ROOT / "reports" / config.name
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return _run(argv, config, table, data, out_dir, cache, clock, started)
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing written; {out_dir} is as it was", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"terminated: nothing written; {out_dir} is as it was", file=sys.stderr)
+        return EXIT_TERMINATED
+    except OSError as err:
+        print(f"error: the run could not be completed ({err}); {out_dir} is as it was", file=sys.stderr)
+        return EXIT_WRITE_FAILED
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
 
+
+def _run(argv: list[str] | None, config: Config, table: EvidenceTable, data: BinomialData, out_dir: Path, cache, clock: Stopwatch,
+         started: float) -> int:
     # Heavy imports only once the input is known to be good: bad input fails before any compilation.
     with clock.phase("import"):
         logging.getLogger("pymc").setLevel(logging.WARNING)
@@ -72,12 +104,13 @@ def main(argv: list[str] | None = None, cache=None) -> int:
 
     cache = cache if cache is not None else ModelCache()
     clock.attach(cache)
-    out_dir = args.out or PROJECT_ROOT / "reports" / config.name
     print(
         f"{config.name}: {config.model.family}, outcome {data.outcome}, drug {data.drug}: "
         f"{len(data)} reports, {int(data.y.sum())} of {int(data.n.sum())} patients",
         file=sys.stderr,
     )
+    for warning in data.what_cannot_be_learnt():
+        print(f"warning: {warning}", file=sys.stderr)
     with clock.phase("fit"):
         result = run_analysis(config, data, cache, progress=sys.stderr.isatty())
     borrowing = None

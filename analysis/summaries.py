@@ -67,6 +67,7 @@ def summary_document(result: AnalysisResult, borrowing, data_sha256: str, data_p
         "prior": config.model.prior.model_dump(),
         "seed": config.sampling.seed,
         "status": "passed" if run_passed(result, borrowing) else "failed",
+        "data_warnings": data.what_cannot_be_learnt(),
         "evidence": {
             "reports": len(data),
             "patients": int(data.n.sum()),

@@ -67,7 +67,7 @@ def test_another_seed_gives_other_draws(primary_run, model_cache, tmp_path):
     assert other["pooled"] != json.loads((first / "summary.json").read_text())["pooled"]
 
 
-def test_a_run_that_fails_midway_leaves_the_previous_output_intact(model_cache, tmp_path, monkeypatch, primary_run):
+def test_a_run_that_fails_midway_leaves_the_previous_output_intact(model_cache, tmp_path, monkeypatch, primary_run, capsys):
     _, good = primary_run
     out = tmp_path / "default"
     shutil.copytree(good, out)
@@ -77,8 +77,9 @@ def test_a_run_that_fails_midway_leaves_the_previous_output_intact(model_cache, 
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken_csv)
-    with pytest.raises(OSError, match="disk full"):
-        fit.main(["--out", str(out), "--seed", "99"], cache=model_cache)
+    assert fit.main(["--out", str(out), "--seed", "99"], cache=model_cache) == fit.EXIT_WRITE_FAILED
+    err = capsys.readouterr().err
+    assert "error: the run could not be completed (disk full)" in err and "Traceback" not in err
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "run.json"}
     assert after == before
     assert [p.name for p in tmp_path.iterdir()] == ["default"]  # no staging directory left behind

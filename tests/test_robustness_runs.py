@@ -1,0 +1,120 @@
+"""Runs that are interrupted, and data at the edges of what the model can learn."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from analysis import fit
+from analysis.config import PROJECT_ROOT, load_config
+from analysis.data import BinomialData
+from analysis.pipeline import run_analysis
+
+# --- interrupted runs --------------------------------------------------------------------------------
+
+
+def _start(out):
+    return subprocess.Popen([sys.executable, "-m", "analysis.fit", "--out", str(out)], cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _snapshot(directory):
+    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_killed_run_leaves_the_previous_output_intact(tmp_path, primary_run):
+    """Two real runs, one sent SIGINT (Ctrl-C) and one SIGTERM, each while it writes its outputs (the
+    moment a naive writer would leave a half-written report): each exits with its own status and a
+    one-line message, the earlier outputs are byte for byte as they were, and no staging directory is left."""
+    _, good = primary_run
+    runs = {}
+    for name, signum in (("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM)):
+        out = tmp_path / name / "default"
+        shutil.copytree(good, out)
+        runs[name] = (out, _snapshot(out), signum, _start(out))
+
+    pending, deadline = dict(runs), time.monotonic() + 600
+    while pending and time.monotonic() < deadline:
+        for name, (out, _, signum, process) in list(pending.items()):
+            if any(p.name.startswith(".default.partial-") for p in out.parent.iterdir()):
+                process.send_signal(signum)
+                del pending[name]
+            elif process.poll() is not None:
+                pytest.fail(f"{name}: the run ended before its outputs were being written")
+        time.sleep(0.02)
+    assert not pending, "the runs never reached the output stage"
+
+    for name, (out, before, signum, process) in runs.items():
+        _, stderr = process.communicate(timeout=120)
+        expected = fit.EXIT_INTERRUPTED if signum == signal.SIGINT else fit.EXIT_TERMINATED
+        assert process.returncode == expected, stderr
+        assert "Traceback" not in stderr and f"{out} is as it was" in stderr.splitlines()[-1]
+        assert _snapshot(out) == before
+        assert [p.name for p in out.parent.iterdir()] == ["default"]
+
+
+# --- edge-case data ----------------------------------------------------------------------------------
+
+
+def _data(y, n):
+    n = np.asarray(n, dtype=np.int64)
+    return BinomialData(tuple(f"R{i}" for i in range(len(n))), n, np.asarray(y, dtype=np.int64), "any_response",
+                        "naltrexone")
+
+
+EDGE_CASES = {
+    "all respond": (_data([1, 1, 3, 2, 14], [1, 1, 3, 2, 14]), "every patient responded"),
+    "none respond": (_data([0, 0, 0, 0, 0], [1, 1, 3, 2, 14]), "no patient responded"),
+    "one report": (_data([8], [14]), "only one report"),
+    "single patients only": (_data([1, 1, 1, 0, 1, 1, 0, 1], [1] * 8), "every report has a single patient"),
+    "one series among single patients": (_data([1, 1, 0, 8], [1, 1, 1, 14]), "only one report has more than one"),
+}
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_edge_case_data_fit_with_a_warning_about_what_cannot_be_learnt(case, model_cache):
+    data, warning = EDGE_CASES[case]
+    assert any(warning in w for w in data.what_cannot_be_learnt())
+    result = run_analysis(load_config(), data, model_cache)
+    assert result.convergence.passed, result.convergence.failures
+    pooled = float(result.idata["posterior"]["pooled"].mean())
+    assert 0 < pooled < 1
+    if case == "all respond":
+        assert pooled > 0.8
+    if case == "none respond":
+        assert pooled < 0.2
+
+
+def test_single_patient_reports_leave_heterogeneity_at_its_prior(model_cache):
+    """With one patient per report the likelihood does not involve κ: u's posterior is its prior,
+    HalfNormal(0.5), whose mean is 0.5·√(2/π); checked within 4 Monte Carlo standard errors."""
+    import arviz as az
+
+    data, _ = EDGE_CASES["single patients only"]
+    u = run_analysis(load_config(), data, model_cache).idata["posterior"]["u"]
+    mcse = float(az.mcse(u.to_dataset(), method="mean")["u"])
+    assert abs(float(u.mean()) - 0.5 * np.sqrt(2 / np.pi)) < 4 * mcse
+
+
+def test_command_warns_about_a_single_report(tmp_path, model_cache, capsys):
+    csv = tmp_path / "one.csv"
+    lines = (PROJECT_ROOT / "data" / "reports.csv").read_text(encoding="utf-8").splitlines()
+    csv.write_text("\n".join([lines[0], *[line for line in lines[1:] if line.startswith("Series14_Menta2024,")]]) + "\n")
+    assert fit.main(["--data", str(csv), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_OK
+    assert "warning: only one report" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["evidence"]["reports"] == 1 and "only one report" in summary["data_warnings"][0]
+    assert "What these data cannot tell the model" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_the_shipped_data_raise_no_warning():
+    from analysis.data import load_evidence, select_counts
+
+    config = load_config()
+    table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
+    assert select_counts(table, config.data.outcome, config.data.drug).what_cannot_be_learnt() == []
