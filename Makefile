@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup analysis test test-slow
+.PHONY: setup analysis test test-slow validate benchmark
 setup:
 	@scripts/bootstrap.sh
 
@@ -12,5 +12,11 @@ analysis: setup  ## the primary analysis (pass options as ARGS="--config analysi
 test: setup  ## the default test suite (fast statistical checks included)
 	$(PY) -m pytest $(ARGS)
 
-test-slow: setup  ## long reference runs and calibration checks
+test-slow: setup  ## long reference runs, the full sensitivity sweep and the full calibration
 	$(PY) -m pytest -m slow $(ARGS)
+
+validate: setup  ## simulation-based calibration, 200 simulations per check (reports/validation/)
+	$(PY) -m analysis.validate $(ARGS)
+
+benchmark: setup  ## print timings of the commands on this machine
+	$(PY) benchmarks/run.py $(ARGS)

@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-sweep", action="store_true", help="skip the sensitivity sweep (about 3 minutes)")
     parser.add_argument("--skip-sbc", action="store_true", help="skip the SBC throughput run (about 2 minutes)")
     parser.add_argument("--warm-runs", type=int, default=2, help="warm runs of analysis.fit to time (default 2)")
+    parser.add_argument("--ess-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.ess_only:  # one fresh process per measurement, like the commands themselves
+        print(json.dumps(effective_samples_per_second()))
+        return 0
 
     print("machine:", json.dumps(machine()))
     results: dict[str, dict] = {}
@@ -126,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
               "naloxone summaries; outputs = NetCDF, figures, report.")
 
         print("\neffective samples per second (bulk ESS of the slowest population parameter / sampling time)")
-        for row in effective_samples_per_second():
+        done = subprocess.run([sys.executable, __file__, "--ess-only"], cwd=PROJECT_ROOT, check=True,
+                              capture_output=True, text=True)
+        for row in json.loads(done.stdout.strip().splitlines()[-1]):
             print(f"  {row['model']:<48} compile {row['compile']:5.1f} s  sample {row['sample']:5.2f} s  "
                   f"ESS({row['slowest']}) {row['ess_bulk']:7.0f}  -> {row['ess_per_second']:8.0f} per s")
 

@@ -24,18 +24,18 @@ def _primary_data(config):
 
 def test_validate_command_writes_a_calibrated_verdict(tmp_path, model_cache):
     out = tmp_path / "validation"
-    code = validate.main(["--simulations", "40", "--workers", "1", "--checks", "beta_binomial,naloxone_two_step",
+    code = validate.main(["--simulations", "25", "--workers", "1", "--checks", "beta_binomial,naloxone_two_step",
                           "--out", str(out)])
     tests = pd.read_csv(out / "uniformity.csv")
     assert code == validate.EXIT_OK, tests
     assert set(tests["check"]) == {"beta_binomial", "naloxone_two_step"}
     assert {"mu", "kappa", "theta_target"} <= set(tests["quantity"])
-    assert tests["calibrated"].all() and (tests["simulations"] == 40).all()
+    assert tests["calibrated"].all() and (tests["simulations"] == 25).all()
     pit = pd.read_csv(out / "pit.csv")
     values = pit[calibration.quantity_columns(pit)].to_numpy()
-    assert len(pit) == 80 and np.nanmin(values) >= 0 and np.nanmax(values) <= 1
+    assert len(pit) == 50 and np.nanmin(values) >= 0 and np.nanmax(values) <= 1
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["calibrated"] and summary["checks"]["beta_binomial"]["simulations"] == 40
+    assert summary["calibrated"] and summary["checks"]["beta_binomial"]["simulations"] == 25
     html = (out / "index.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html
     for check in ("beta_binomial", "naloxone_two_step"):
@@ -98,22 +98,33 @@ def test_validate_rejects_bad_requests(argv, message, capsys, tmp_path):
 
 
 def test_every_executor_gives_identical_results():
-    """The same simulations in this process, in two local worker processes and on a Dask LocalCluster."""
+    """The same SBC simulations and sensitivity variants in this process, in two local worker processes
+    and on a Dask LocalCluster: identical numbers, in task order."""
     from distributed import LocalCluster
+
+    from analysis import sensitivity
 
     config = load_config(calibration={"simulations": 6})
     simulations = calibration.simulate("same", "model", config, _primary_data(config))
+    variants = [v for v in sensitivity.discover_variants(None) if v.name in ("primary", "loo_Albers2017")]
+
+    def run(executor):
+        return executor.map(calibration.fit_simulation, simulations), sensitivity.run_sweep(variants, executor)
+
     with InProcessExecutor() as executor:
-        in_process = executor.map(calibration.fit_simulation, simulations)
+        in_process = run(executor)
     with LocalExecutor(workers=2) as executor:
-        local = executor.map(calibration.fit_simulation, simulations)
-        assert executor.compilations == 2  # one per worker process
+        local = run(executor)
+        assert executor.compilations == 2  # one structure, compiled once in each worker process
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with make_executor(scheduler=cluster.scheduler_address) as executor:
             assert isinstance(executor, DaskExecutor)
-            on_dask = executor.map(calibration.fit_simulation, simulations)
-    assert in_process == local == on_dask
-    assert [row["simulation"] for row in on_dask] == list(range(6))
+            on_dask = run(executor)
+    assert in_process[0] == local[0] == on_dask[0]
+    assert [row["simulation"] for row in on_dask[0]] == list(range(6))
+    pd.testing.assert_frame_equal(in_process[1], local[1], check_exact=True)
+    pd.testing.assert_frame_equal(in_process[1], on_dask[1], check_exact=True)
+    assert list(on_dask[1]["variant"]) == ["primary", "loo_Albers2017"]
 
 
 def test_dask_executor_reports_an_unreachable_scheduler():

@@ -73,6 +73,19 @@ def test_models_expose_data_and_priors_as_swappable_data(family):
     assert set(module.hyperparameters) - {"kappa"} <= free
 
 
+@pytest.mark.parametrize("family", ["beta_binomial", "logit_normal"])
+def test_reports_model_is_the_joint_model_with_an_empty_target_arm(family):
+    """The shared structure adds log 1 = 0 for an empty target arm: same log density as the plain model."""
+    y, n = np.array([1, 5, 2, 1]), np.array([4, 9, 2, 1])
+    prior = load_config(model={"family": family}).model.prior
+    plain = FAMILIES[family].build_model(y, n, prior)
+    shared = model_spec(family, y, n, prior).build()
+    point = plain.initial_point()
+    for shift in (-1.0, 0.0, 1.5):
+        moved = {k: v + shift for k, v in point.items()}
+        assert shared.compile_logp()(moved) == pytest.approx(plain.compile_logp()(moved), abs=1e-10)
+
+
 def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model_cache):
     """Swapping data and prior values into the cached sampler gives exactly what a fresh compile gives."""
     import nutpie
@@ -86,7 +99,8 @@ def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model
     reused = model_cache.sampler(model_spec("beta_binomial", y, n, prior))
     assert model_cache.compilations - before <= 1  # at most the first use of this structure compiles
 
-    fresh = nutpie.compile_pymc_model(beta_binomial.build_model(y, n, prior), initial_points=beta_binomial.initial_point(prior))
+    spec = model_spec("beta_binomial", y, n, prior)
+    fresh = nutpie.compile_pymc_model(spec.build(), initial_points=spec.initial_point)
     a = sample_posterior(reused, settings, seed=3)["posterior"]
     b = sample_posterior(fresh, settings, seed=3)["posterior"]
     np.testing.assert_array_equal(a["mu"].values, b["mu"].values)

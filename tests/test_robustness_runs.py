@@ -49,7 +49,7 @@ def test_a_killed_run_leaves_the_previous_output_intact(tmp_path, primary_run):
         time.sleep(0.02)
     assert not pending, "the runs never reached the output stage"
 
-    for name, (out, before, signum, process) in runs.items():
+    for out, before, signum, process in runs.values():
         _, stderr = process.communicate(timeout=120)
         expected = fit.EXIT_INTERRUPTED if signum == signal.SIGINT else fit.EXIT_TERMINATED
         assert process.returncode == expected, stderr
