@@ -15,8 +15,8 @@ class Stopwatch:
     """Seconds per named phase; time the sampler cache spent compiling or sampling is booked to those two."""
 
     def __init__(self, cache=None) -> None:
-        self._cache = cache
         self._seconds: dict[str, float] = {}
+        self.attach(cache)
 
     def _sampler_seconds(self) -> float:
         return self._cache.compile_seconds + self._cache.sample_seconds if self._cache is not None else 0.0
@@ -31,10 +31,13 @@ class Stopwatch:
             self._seconds[name] = self._seconds.get(name, 0.0) + own
 
     def attach(self, cache) -> None:
+        """Book compiling and sampling from now on (a cache shared across runs has earlier seconds)."""
         self._cache = cache
+        self._baseline = (cache.compile_seconds, cache.sample_seconds) if cache is not None else (0.0, 0.0)
 
     def seconds(self) -> dict[str, float]:
         booked = dict(self._seconds)
         if self._cache is not None:
-            booked.update(compile=self._cache.compile_seconds, sample=self._cache.sample_seconds)
+            booked.update(compile=self._cache.compile_seconds - self._baseline[0],
+                          sample=self._cache.sample_seconds - self._baseline[1])
         return {name: round(value, 2) for name, value in booked.items()}
