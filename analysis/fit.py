@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 from analysis.config import DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
 from analysis.data import BinomialData, EvidenceTable, load_evidence, select_counts
 from analysis.errors import InputError
+# The stop statuses (3, 130, 143) are shared by every command; re-exported as this command's.
+from analysis.outputs import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_WRITE_FAILED, run_to_completion  # noqa: F401
 from analysis.timing import Stopwatch
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_WRITE_FAILED = 0, 1, 2, 3
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the program is, so that the cleanup of a Ctrl-C runs for it too."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
+EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,22 +65,7 @@ def main(argv: list[str] | None = None, cache=None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out_dir = args.out or PROJECT_ROOT / "reports" / config.name
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
-    try:
-        return _run(argv, config, table, data, out_dir, cache, clock, started)
-    except KeyboardInterrupt:
-        print(f"interrupted: nothing written; {out_dir} is as it was", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Terminated:
-        print(f"terminated: nothing written; {out_dir} is as it was", file=sys.stderr)
-        return EXIT_TERMINATED
-    except OSError as err:
-        print(f"error: the run could not be completed ({err}); {out_dir} is as it was", file=sys.stderr)
-        return EXIT_WRITE_FAILED
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+    return run_to_completion(lambda: _run(argv, config, table, data, out_dir, cache, clock, started), out_dir)
 
 
 def _run(argv: list[str] | None, config: Config, table: EvidenceTable, data: BinomialData, out_dir: Path, cache, clock: Stopwatch,

@@ -4,10 +4,45 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+EXIT_WRITE_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 3, 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that the cleanup of a Ctrl-C runs for it too."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def run_to_completion(work: Callable[[], int], out_dir: Path) -> int:
+    """Run a command's work; Ctrl-C (exit 130), SIGTERM (143) or an OS error such as a full disk (3) end it
+    with one line on stderr instead of a traceback. Outputs go through `atomic_directory`, so `out_dir`
+    is then exactly as it was."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return work()
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing written; {out_dir} is as it was", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"terminated: nothing written; {out_dir} is as it was", file=sys.stderr)
+        return EXIT_TERMINATED
+    except OSError as err:
+        print(f"error: the run could not be completed ({err}); {out_dir} is as it was", file=sys.stderr)
+        return EXIT_WRITE_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

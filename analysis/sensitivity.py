@@ -28,6 +28,7 @@ from analysis.borrowing import fit_joint, target_arm
 from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
 from analysis.data import load_evidence, select_counts
 from analysis.errors import InputError
+from analysis.outputs import run_to_completion
 from analysis.intervals import describe
 from analysis.pipeline import run_analysis
 
@@ -151,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
 
+    return run_to_completion(lambda: _run(args, variants, executor, started), args.out)
+
+
+def _run(args: argparse.Namespace, variants: list[Variant], executor, started: float) -> int:
     from analysis.sensitivity_report import write_sweep
 
     with executor:

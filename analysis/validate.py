@@ -5,7 +5,7 @@ evidence: the primary beta-binomial model, the logit-normal model, and the nalox
 (see `analysis.calibration`). `--config` checks another config instead (its model, and its two-step
 route when borrowing is on). Writes PIT values, the uniformity tests, rank ECDF plots with simultaneous
 bands and an index page to reports/validation/. Exit codes: 0 calibrated; 1 a uniformity test failed;
-2 bad input.
+2 bad input; 3, 130, 143 as for `analysis.fit` (stopped; earlier outputs left as they were).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, display_path, load_config
 from analysis.data import load_evidence, select_counts
 from analysis.errors import InputError
+from analysis.outputs import run_to_completion
 
 EXIT_OK, EXIT_MISCALIBRATED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    return run_to_completion(lambda: _run(argv, args, checks, executor, started), args.out)
+
+
+def _run(argv: list[str] | None, args: argparse.Namespace, checks: list[tuple[CheckSpec, Config]], executor, started: float) -> int:
     from analysis.validation_report import write_validation
 
     with executor:

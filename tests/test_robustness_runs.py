@@ -1,6 +1,7 @@
 """Runs that are interrupted, and data at the edges of what the model can learn."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from analysis import fit
+from analysis import fit, outputs
 from analysis.config import PROJECT_ROOT, load_config
 from analysis.data import BinomialData
 from analysis.pipeline import run_analysis
@@ -118,3 +119,32 @@ def test_the_shipped_data_raise_no_warning():
     config = load_config()
     table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
     assert select_counts(table, config.data.outcome, config.data.drug).what_cannot_be_learnt() == []
+
+
+def _interrupt():
+    raise KeyboardInterrupt
+
+
+def _disk_full():
+    raise OSError("No space left on device")
+
+
+def _sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)  # the handler raises before this ends
+    return 0
+
+
+@pytest.mark.parametrize("work, status, message", [
+    (lambda: 7, 7, None),
+    (_interrupt, outputs.EXIT_INTERRUPTED, "interrupted: nothing written; OUT is as it was"),
+    (_sigterm, outputs.EXIT_TERMINATED, "terminated: nothing written; OUT is as it was"),
+    (_disk_full, outputs.EXIT_WRITE_FAILED, "error: the run could not be completed (No space left on device)"),
+])
+def test_every_command_stops_with_one_line(work, status, message, capsys):
+    """The stop handling `analysis.fit`, `analysis.validate` and `analysis.sensitivity` share."""
+    handler = signal.getsignal(signal.SIGTERM)
+    assert outputs.run_to_completion(work, "OUT") == status
+    err = capsys.readouterr().err
+    assert (message in err and len(err.strip().splitlines()) == 1) if message else err == ""
+    assert signal.getsignal(signal.SIGTERM) is handler  # the previous handler is back
