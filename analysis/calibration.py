@@ -30,6 +30,7 @@ import xarray as xr
 
 from analysis.config import Config
 from analysis.data import BinomialData
+from analysis.errors import InputError
 from analysis.sampling import Seeds
 
 QUANTITIES = {"beta_binomial": ("mu", "kappa"), "logit_normal": ("mu", "tau", "pooled")}
@@ -70,7 +71,8 @@ def simulate(check: str, kind: str, config: Config, data: BinomialData, target_n
     if kind not in CHECK_KINDS:
         raise ValueError(f"unknown check kind {kind!r}")
     if config.model.selection_weight != 1.0:
-        raise ValueError("SBC simulates without publication selection: use a config with selection_weight = 1")
+        raise InputError(f"{config.source}: SBC simulates without publication selection; use a config with "
+                         "model.selection_weight = 1")
     family = FAMILIES[config.model.family]
     seeds = Seeds(config.sampling.seed)
     rng = seeds.rng(f"sbc {check}")
@@ -78,10 +80,9 @@ def simulate(check: str, kind: str, config: Config, data: BinomialData, target_n
     population = _prior_draws(family, config, data, count, seeds.integer(f"sbc prior {check}"))
     theta = family.draw_new_theta(population, rng, size=len(data)).values.reshape(count, len(data))
     y = rng.binomial(data.n, theta)
-    pooled = family.derive(population, np.zeros(len(data), int), np.zeros(len(data), int), rng)["pooled"]
-    truths = {name: population[name].values.ravel() for name in QUANTITIES[config.model.family] if name != "pooled"}
-    if "pooled" in QUANTITIES[config.model.family]:
-        truths["pooled"] = pooled.values.ravel()
+    derived = family.derive(population, np.zeros(len(data), int), np.zeros(len(data), int), rng)
+    truths = {name: (population[name] if name in population else derived[name]).values.ravel()
+              for name in QUANTITIES[config.model.family]}
     for label, position in tracked_reports(data).items():
         truths[label] = theta[:, position]
 

@@ -7,13 +7,22 @@ rejected with one line per problem naming the file and the dotted key.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-from analysis.data import DEFAULT_KNOWN_DRUGS, OUTCOMES, Selection
+from analysis.data import (
+    DEFAULT_KNOWN_DRUGS,
+    OUTCOMES,
+    BinomialData,
+    EvidenceTable,
+    Selection,
+    load_evidence,
+    select_counts,
+)
 from analysis.errors import InputError
 from models.priors import BetaBinomialPrior, LogitNormalPrior
 
@@ -34,7 +43,8 @@ class DataSettings(_Section):
     outcome: Outcome = "any_response"
     drug: str = "naltrexone"
     known_drugs: tuple[str, ...] = DEFAULT_KNOWN_DRUGS
-    # Evidence-set filters for sensitivity analyses (see analysis.data.Selection); defaults keep the default set.
+    # Evidence-set filters for sensitivity analyses, one per field of analysis.data.Selection (which keeps the
+    # loader free of the config); defaults keep the default set.
     exclude_reports: tuple[str, ...] = ()
     exclude_source_levels: tuple[str, ...] = ()
     min_n: PositiveInt = 1
@@ -44,11 +54,17 @@ class DataSettings(_Section):
     blank_as_nonresponse: tuple[str, ...] = ()
 
     def selection(self) -> Selection:
-        return Selection(
-            exclude_reports=self.exclude_reports, exclude_source_levels=self.exclude_source_levels,
-            min_n=self.min_n, max_n=self.max_n, max_dose_mg=self.max_dose_mg,
-            include_reasons=self.include_reasons, blank_as_nonresponse=self.blank_as_nonresponse,
-        )
+        return Selection(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Selection)})
+
+    def load(self) -> tuple[EvidenceTable, BinomialData]:
+        """The validated evidence table and the counts this config pools; refuses a selection that
+        leaves no report."""
+        table = load_evidence(self.resolved_path(), outcomes=(self.outcome,), known_drugs=self.known_drugs)
+        data = select_counts(table, self.outcome, self.drug, self.selection())
+        if len(data) == 0:
+            raise InputError(f"{table.path}: no report left to pool: no included report of drug '{self.drug}' "
+                             f"has a count in column n_{self.outcome}")
+        return table, data
 
     def resolved_path(self) -> Path:
         path = Path(self.path)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from analysis.config import DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
-from analysis.data import BinomialData, EvidenceTable, load_evidence, select_counts
+from analysis.data import BinomialData, EvidenceTable
 from analysis.errors import InputError
 # The stop statuses (3, 130, 143) are shared by every command; re-exported as this command's.
 from analysis.outputs import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_WRITE_FAILED, run_to_completion  # noqa: F401
@@ -41,15 +41,7 @@ def prepare(args: argparse.Namespace) -> tuple[Config, EvidenceTable, BinomialDa
     if args.seed is not None:
         overrides["sampling"] = {"seed": args.seed}
     config = load_config(args.config, **overrides)
-    table = load_evidence(
-        config.data.resolved_path(), outcomes=(config.data.outcome,), known_drugs=config.data.known_drugs
-    )
-    data = select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
-    if len(data) == 0:
-        raise InputError(
-            f"{table.path}: no included report of drug '{config.data.drug}' has a count in column "
-            f"n_{config.data.outcome}"
-        )
+    table, data = config.data.load()
     return config, table, data
 
 

@@ -26,7 +26,6 @@ import pandas as pd
 
 from analysis.borrowing import fit_joint, target_arm
 from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
-from analysis.data import load_evidence, select_counts
 from analysis.errors import InputError
 from analysis.outputs import run_to_completion
 from analysis.intervals import describe
@@ -56,9 +55,7 @@ def discover_variants(data_path: Path | None) -> list[Variant]:
     for path in sorted(CONFIG_DIR.glob("sens_*.toml")):
         group = next((g for g, prefix in GROUPS if path.stem.startswith(prefix)), "other")
         found.append(Variant(path.stem, group, "", path, {"data": data}))
-    primary = load_config(DEFAULT_CONFIG, data=data)
-    table = load_evidence(primary.data.resolved_path(), (primary.data.outcome,), primary.data.known_drugs)
-    pooled = select_counts(table, primary.data.outcome, primary.data.drug, primary.data.selection())
+    _, pooled = load_config(DEFAULT_CONFIG, data=data).data.load()
     for report_id in pooled.report_ids:
         found.append(Variant(f"loo_{report_id}", "leave one out", f"Without {report_id}", DEFAULT_CONFIG,
                              {"data": {**data, "exclude_reports": [report_id]}}))
@@ -74,10 +71,7 @@ def run_variant(variant: Variant) -> dict:
     try:
         config = load_config(variant.path, **variant.overrides)
         row["description"] = variant.description or config.description
-        table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
-        data = select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
-        if len(data) == 0:
-            raise InputError("no report left after this variant's data selection")
+        table, data = config.data.load()
     except InputError as err:
         return {**row, "passed": False, "error": "; ".join(err.problems)}
     result = run_analysis(config, data, cache)
@@ -117,8 +111,7 @@ def prior_sensitivity(config: Config) -> pd.DataFrame:
 
     cache = process_cache()
     family = FAMILIES[config.model.family]
-    table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
-    data = select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
+    _, data = config.data.load()
     result = run_analysis(config, data, cache)
     names = list(family.plotted_parameters)
     posterior = result.idata["posterior"].to_dataset()[names]

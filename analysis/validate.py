@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, display_path, load_config
-from analysis.data import load_evidence, select_counts
 from analysis.errors import InputError
 from analysis.outputs import run_to_completion
 
@@ -82,11 +81,7 @@ def build_simulations(spec: CheckSpec, config: Config) -> list:
     from analysis.borrowing import target_arm
     from analysis.calibration import simulate
 
-    table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
-    data = select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
-    if len(data) == 0:
-        raise InputError(f"{display_path(table.path)}: no included report of drug '{config.data.drug}' has a count "
-                         f"in column n_{config.data.outcome}")
+    table, data = config.data.load()
     target_n = 0
     if spec.kind == "two_step":
         target = target_arm(config, table)
@@ -94,9 +89,6 @@ def build_simulations(spec: CheckSpec, config: Config) -> list:
             raise InputError(f"{display_path(table.path)}: no report of the target drug "
                              f"'{config.borrowing.target_drug}' to shape the two-step check")
         target_n = target.n
-    if config.model.selection_weight != 1.0:
-        raise InputError(f"{display_path(config.source)}: SBC simulates without publication selection; "
-                         "use a config with model.selection_weight = 1")
     return simulate(spec.name, spec.kind, config, data, target_n=target_n)
 
 

@@ -64,15 +64,13 @@ def effective_samples_per_second() -> list[dict]:
     import arviz as az
 
     from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, load_config
-    from analysis.data import load_evidence, select_counts
     from analysis.sampling import ModelCache, Seeds
     from models import FAMILIES, joint, model_spec
 
     rows = []
     for label, path in (("beta-binomial", DEFAULT_CONFIG), ("logit-normal", CONFIG_DIR / "logit_normal.toml")):
         config = load_config(path)
-        table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
-        data = select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
+        _, data = config.data.load()
         family, prior = FAMILIES[config.model.family], config.model.prior
         specs = {label: model_spec(config.model.family, data.y, data.n, prior),
                  f"{label} joint (naloxone 2 of 2, w = 0.2)": joint.model_spec(

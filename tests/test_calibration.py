@@ -13,13 +13,11 @@ import pytest
 
 from analysis import calibration, validate
 from analysis.config import load_config
-from analysis.data import load_evidence, select_counts
 from analysis.executors import DaskExecutor, InProcessExecutor, LocalExecutor, make_executor
 
 
 def _primary_data(config):
-    table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
-    return select_counts(table, config.data.outcome, config.data.drug, config.data.selection())
+    return config.data.load()[1]
 
 
 def test_validate_command_writes_a_calibrated_verdict(tmp_path, model_cache):

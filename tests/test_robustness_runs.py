@@ -114,11 +114,8 @@ def test_command_warns_about_a_single_report(tmp_path, model_cache, capsys):
 
 
 def test_the_shipped_data_raise_no_warning():
-    from analysis.data import load_evidence, select_counts
-
-    config = load_config()
-    table = load_evidence(config.data.resolved_path(), (config.data.outcome,), config.data.known_drugs)
-    assert select_counts(table, config.data.outcome, config.data.drug).what_cannot_be_learnt() == []
+    _, data = load_config().data.load()
+    assert data.what_cannot_be_learnt() == []
 
 
 def _interrupt():
