@@ -2,8 +2,8 @@
 
 SBC simulations and sensitivity variants are independent fits, so they scale out. Every executor runs
 `function(task)` for each task and returns the results in task order. Each process keeps one
-`ModelCache` (`process_cache`), so a worker compiles each model structure once and reuses it for all
-the tasks it is given. A task carries its own seed and compiled samplers start from data-independent
+`ModelCache` (`process_cache`), so a worker prepares each model structure's program once (loading it
+from the disk cache, or building it) and reuses it for all the tasks it is given. A task carries its own seed and compiled samplers start from data-independent
 points, so results do not depend on which executor, worker or cache ran them.
 
 - `InProcessExecutor`: no subprocesses (one worker; the tests' and the single-core choice);
@@ -40,10 +40,10 @@ def process_cache():
 
 
 def _run_task(function: Callable, task: Any) -> tuple[int, int, Any]:
-    """Run one task in a worker; report the worker's identity and how many compilations it has made."""
+    """Run one task in a worker; report the worker's identity and how many programs it has prepared."""
     logging.getLogger("pymc").setLevel(logging.WARNING)  # per-fit "Sampling: [...]" notices are noise here
     result = function(task)
-    return os.getpid(), process_cache().compilations, result
+    return os.getpid(), process_cache().programs, result
 
 
 class Executor(Protocol):
@@ -52,30 +52,30 @@ class Executor(Protocol):
     def map(self, function: Callable, tasks: Sequence, progress: str | None = None) -> list: ...
 
     @property
-    def compilations(self) -> int:
-        """Model compilations made by all workers so far."""
+    def programs(self) -> int:
+        """Sampler programs prepared by all workers so far (one per model structure and worker)."""
         ...
 
     def close(self) -> None: ...
 
 
 class _CountingExecutor:
-    """Shared bookkeeping: results in task order, compilations summed over workers."""
+    """Shared bookkeeping: results in task order, programs summed over workers."""
 
     description = ""
 
     def __init__(self) -> None:
-        self._compilations: dict[int, int] = {}
+        self._programs: dict[int, int] = {}
 
     @property
-    def compilations(self) -> int:
-        return sum(self._compilations.values())
+    def programs(self) -> int:
+        return sum(self._programs.values())
 
     def _collect(self, outcomes, n_tasks: int, progress: str | None) -> list:
         results: list = [None] * n_tasks
         bar = tqdm(total=n_tasks, desc=progress, disable=not progress or not sys.stderr.isatty(), file=sys.stderr)
-        for index, (pid, compilations, result) in outcomes:
-            self._compilations[pid] = max(compilations, self._compilations.get(pid, 0))
+        for index, (pid, programs, result) in outcomes:
+            self._programs[pid] = max(programs, self._programs.get(pid, 0))
             results[index] = result
             bar.update()
         bar.close()

@@ -72,12 +72,14 @@ def _prior_predictive(family, prior, data: BinomialData, draws: int, seeds: Seed
         sampled = pm.sample_prior_predictive(
             draws=draws, model=model, random_seed=seeds.prior, compile_kwargs={"mode": "FAST_COMPILE"}
         )
-    prior_ds = sampled["prior"].to_dataset()
+    # The model pads its report arrays (models.padding); the padded reports are not data.
+    real = {"report": slice(0, len(data))}
+    prior_ds = sampled["prior"].to_dataset().isel(real, missing_dims="ignore")
     # θ_i given no data: the derived-quantity code with y = n = 0 gives the prior θ_i.
     zeros = np.zeros(len(data), dtype=np.int64)
     derived = family.derive(prior_ds, zeros, zeros, seeds.rng("prior_derive"))
     prior_ds = _label_reports(prior_ds.merge(derived, compat="override"), data.report_ids)
-    predictive = _label_reports(sampled["prior_predictive"].to_dataset(), data.report_ids)
+    predictive = _label_reports(sampled["prior_predictive"].to_dataset().isel(real), data.report_ids)
     return {"prior": prior_ds, "prior_predictive": predictive}
 
 

@@ -1,73 +1,216 @@
-"""Compile each model structure once per process and sample it with nutpie.
+"""NUTS for every model: one compiled program per model structure, kept on disk between processes.
 
-Compilation costs seconds, sampling these models a fraction of one, so a `ModelCache` keeps one compiled
-sampler per model structure (the family's `structure_key`) and swaps new data and prior
-hyperparameters into it (`with_data`) for every later fit: other variants, refits, simulations.
+A model structure (a `ModelSpec` key with its padded sizes) and the sampler settings become one JAX
+program: the PyMC model's log density, translated by PyTensor's JAX backend, inside a fully jitted
+BlackJAX NUTS sampler (Stan-style window adaptation, then the draws, chains one after another). Every
+`pm.Data` value (counts, prior hyperparameters, publication and borrowing weights) is an argument of
+that program, so new data, priors or variants never retrace or recompile it.
+
+The traced program is saved with `jax.export` and its machine code goes to JAX's persistent
+compilation cache, both under `cache_dir()`. A later process loads them in about a second instead of
+building the PyMC model, tracing and compiling again. An entry is keyed by everything that shapes the
+program (structure, sizes, settings, the source of `models/` and of this module, package versions); a
+stale key is never looked up, and an unreadable entry is rebuilt, never trusted.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import time
 import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 
+import jax
 import numpy as np
-import nutpie
 import xarray as xr
 
 from analysis.config import SamplingSettings
 from models import ModelSpec
 
+CACHE_ENV = "HHD_CACHE_DIR"
+_FORMAT = 1  # bump when the layout of a saved program changes
+_SOURCES = (Path(__file__), *sorted((Path(__file__).resolve().parent.parent / "models").glob("*.py")))
+_PACKAGES = ("jax", "jaxlib", "blackjax", "pymc", "pytensor", "numpy")
+STAT_NAMES = ("diverging", "energy", "lp", "acceptance_rate", "n_steps", "tree_depth", "step_size")
+
+
+def cache_dir() -> Path:
+    """Where compiled programs live: `$HHD_CACHE_DIR`, else the user's cache directory. Safe to delete."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hhd-opioid-antagonists"
+
+
+def _configure_jax() -> None:
+    jax.config.update("jax_enable_x64", True)  # the models' log densities need double precision
+    jax.config.update("jax_platforms", "cpu")
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+_configure_jax()
+
+
+@dataclass(frozen=True)
+class Program:
+    """A loaded sampler: call it with a seed and the data values; `outputs` name what it returns."""
+
+    call: object
+    data_names: tuple[str, ...]
+    outputs: tuple[tuple[str, tuple[str, ...]], ...]
+    """(variable name, its dims beyond chain and draw), in the order the program returns them."""
+
+    def run(self, values: dict, seed: int) -> list[np.ndarray]:
+        key = np.asarray(np.random.SeedSequence(seed).generate_state(2), dtype=np.uint32)
+        arrays = [np.asarray(values[name]) for name in self.data_names]
+        return [np.asarray(a) for a in self.call(key, *arrays)]
+
 
 class ModelCache:
-    """Compiled nutpie samplers, keyed by model structure; counts the compilations it made and the
-    seconds spent compiling and sampling."""
+    """Sampler programs, keyed by model structure. `programs` counts those this process prepared (one per
+    structure it met), `compilations` those it had to build because no saved one could be loaded;
+    seconds spent preparing (building or loading) and sampling are counted too."""
 
     def __init__(self) -> None:
-        self._compiled: dict[tuple, nutpie.CompiledModel] = {}
+        self._programs: dict[str, Program] = {}
         self.compilations = 0
         self.compile_seconds = 0.0
         self.sample_seconds = 0.0
 
-    def sampler(self, spec: ModelSpec) -> nutpie.CompiledModel:
-        key = spec.key
-        if key not in self._compiled:
+    @property
+    def programs(self) -> int:
+        return len(self._programs)
+
+    def program(self, spec: ModelSpec, settings: SamplingSettings) -> Program:
+        key = program_key(spec, settings)
+        if key not in self._programs:
             started = time.perf_counter()
-            with warnings.catch_warnings():
-                # The models' random-draw ops have no numba implementation; NUTS never calls them
-                # (it runs only the log density), so numba's object-mode notice is noise here.
-                warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
-                self._compiled[key] = nutpie.compile_pymc_model(spec.build(), initial_points=spec.initial_point)
-            self.compilations += 1
+            program = _load(key)
+            if program is None:
+                program = _build(spec, settings, key)
+                self.compilations += 1
+            self._programs[key] = program
             self.compile_seconds += time.perf_counter() - started
-        return self._compiled[key].with_data(**spec.values)
+        return self._programs[key]
 
     def sample(self, spec: ModelSpec, settings: SamplingSettings, seed: int, progress: bool = False) -> xr.DataTree:
-        """Posterior draws of the model `spec` describes, compiling its structure first if needed."""
-        compiled = self.sampler(spec)
+        """Posterior draws of the model `spec` describes, building or loading its program first if needed.
+
+        `progress` is accepted for the commands' interface; a fit takes well under a second."""
+        program = self.program(spec, settings)
         started = time.perf_counter()
-        draws = sample_posterior(compiled, settings, seed, progress)
+        arrays = program.run(spec.values, seed)
+        tree = _as_datatree(program, arrays, spec.reports)
         self.sample_seconds += time.perf_counter() - started
-        return draws
+        return tree
 
 
-def sample_posterior(
-    compiled: nutpie.CompiledModel, settings: SamplingSettings, seed: int, progress: bool = False
-) -> xr.DataTree:
-    """NUTS draws as a DataTree with `posterior` and `sample_stats` (storable: no object columns)."""
-    trace = nutpie.sample(
-        compiled,
-        chains=settings.chains,
-        cores=settings.cores,
-        draws=settings.draws,
-        tune=settings.tune,
-        target_accept=settings.target_accept,
-        seed=seed,
-        save_warmup=False,
-        progress_bar=progress,
-    )
-    stats = trace["sample_stats"].to_dataset()
-    stats = stats.drop_vars([v for v in stats.data_vars if stats[v].dtype == object])
-    return xr.DataTree.from_dict({"posterior": trace["posterior"].to_dataset(), "sample_stats": stats})
+def program_key(spec: ModelSpec, settings: SamplingSettings) -> str:
+    """Everything that shapes the compiled program, hashed: a change of any of it is a new program."""
+    shapes = {name: [list(np.shape(v)), np.asarray(v).dtype.str] for name, v in sorted(spec.values.items())}
+    document = {
+        "format": _FORMAT,
+        "structure": repr(spec.key),
+        "shapes": shapes,
+        "initial_point": {k: float(v) for k, v in sorted(spec.initial_point.items())},
+        "settings": [settings.chains, settings.draws, settings.tune, settings.target_accept],
+        "packages": {name: metadata.version(name) for name in _PACKAGES},
+        "sources": hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
+
+
+# --- loading and saving ------------------------------------------------------------------------------
+
+
+def _paths(key: str) -> tuple[Path, Path]:
+    folder = cache_dir() / "programs"
+    return folder / f"{key}.jaxexport", folder / f"{key}.json"
+
+
+def _load(key: str) -> Program | None:
+    """The saved program of this key, or None when there is none or it cannot be read (then it is rebuilt)."""
+    blob_path, meta_path = _paths(key)
+    try:
+        meta = json.loads(meta_path.read_text())
+        exported = jax.export.deserialize(bytearray(blob_path.read_bytes()))
+        if meta.get("key") != key:
+            return None
+    except Exception:  # missing, truncated or corrupt: any failure means "build it again"
+        return None
+    return _compiled(exported, meta["data_names"], meta["outputs"])
+
+
+def _save(key: str, exported, meta: dict) -> None:
+    """Write both files atomically (worker processes may build the same program at once)."""
+    for path, payload in zip(_paths(key), (bytes(exported.serialize()), json.dumps(meta).encode())):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(handle, "wb") as file:
+            file.write(payload)
+        os.replace(temporary, path)
+
+
+# --- building a program --------------------------------------------------------------------------------
+
+
+def _build(spec: ModelSpec, settings: SamplingSettings, key: str) -> Program:
+    """Build the PyMC model, translate it to JAX, wrap it in NUTS, export and save it."""
+    from analysis.nuts import sampler_function
+
+    data_names = tuple(sorted(spec.values))
+    with warnings.catch_warnings():
+        # PyMC's parameter checks are dropped from the JAX graph; NUTS rejects invalid points anyway
+        # (the log density is −inf or NaN there, which the sampler treats as a divergence).
+        warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
+        function, outputs = sampler_function(spec.build(), data_names, spec.initial_point, settings)
+    arguments = [jax.ShapeDtypeStruct((2,), np.uint32)]
+    arguments += [jax.ShapeDtypeStruct(np.shape(spec.values[n]), np.asarray(spec.values[n]).dtype) for n in data_names]
+    exported = jax.export.export(jax.jit(function))(*arguments)
+    try:
+        _save(key, exported, {"key": key, "data_names": data_names, "outputs": outputs})
+    except OSError:
+        pass  # an unwritable cache costs speed in the next process, never correctness
+    return _compiled(exported, data_names, outputs)
+
+
+def _compiled(exported, data_names, outputs) -> Program:
+    """Compile the exported program now (from JAX's persistent cache when it holds it), so that the
+    time is booked as compilation, not as sampling."""
+    executable = jax.jit(exported.call).lower(*exported.in_avals).compile()
+    return Program(executable, tuple(data_names), tuple((name, tuple(dims)) for name, dims in outputs))
+
+
+# --- draws as a DataTree -----------------------------------------------------------------------------
+
+
+def _as_datatree(program: Program, arrays: list[np.ndarray], reports: int) -> xr.DataTree:
+    """Posterior and sample_stats groups; padded reports beyond `reports` are dropped."""
+    names = [name for name, _ in program.outputs]
+    variables = dict(zip(names, arrays[: len(names)]))
+    chains, draws = arrays[0].shape[:2]
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    posterior = {}
+    for name, dims in program.outputs:
+        values = variables[name]
+        if "report" in dims and reports:
+            values = np.take(values, np.arange(reports), axis=2 + dims.index("report"))
+        posterior[name] = (("chain", "draw", *dims), values)
+    stats = dict(zip(STAT_NAMES, arrays[len(names):]))
+    stats["diverging"] = stats["diverging"].astype(bool)
+    sample_stats = {name: (("chain", "draw"), np.broadcast_to(values.reshape(chains, -1), (chains, draws)).copy())
+                    for name, values in stats.items()}
+    return xr.DataTree.from_dict({
+        "posterior": xr.Dataset(posterior, coords=coords),
+        "sample_stats": xr.Dataset(sample_stats, coords=coords),
+    })
 
 
 class Seeds:

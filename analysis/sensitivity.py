@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace, variants: list[Variant], executor, started: f
         table = run_sweep(variants, executor)
         primary = load_config(DEFAULT_CONFIG, data=variants[0].overrides["data"])
         psense = executor.map(prior_sensitivity, [primary])[0]
-        compilations = executor.compilations
+        compilations = executor.programs
     elapsed = time.perf_counter() - started
     write_sweep(table, psense, args.out, compilations=compilations, seconds=elapsed)
     failed = table[~table["passed"].astype(bool)]

@@ -134,7 +134,7 @@ def _run(argv: list[str] | None, args: argparse.Namespace, checks: list[tuple[Ch
             for line in err.problems:
                 print(f"error: {line}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        compilations = executor.compilations
+        programs = executor.programs
     seconds = time.perf_counter() - started
     meta = {
         "checks": {spec.name: {"config": display_path(config.source), "kind": spec.kind,
@@ -142,7 +142,7 @@ def _run(argv: list[str] | None, args: argparse.Namespace, checks: list[tuple[Ch
                                "settings": config.calibration.model_dump(), "chains": config.sampling.chains,
                                "seed": config.sampling.seed}
                    for spec, config in checks},
-        "executor": executor.description, "compilations": compilations,
+        "executor": executor.description, "programs": programs,
         "wall_time_seconds": round(seconds, 1), "fit_seconds": round(fit_seconds, 1),
         "simulations_per_minute": round(len(table) / fit_seconds * 60, 1),
         "command": " ".join(["python -m analysis.validate", *(sys.argv[1:] if argv is None else argv)]),
@@ -154,7 +154,7 @@ def _run(argv: list[str] | None, args: argparse.Namespace, checks: list[tuple[Ch
               f"{'inside' if row['inside_band'] else 'OUTSIDE'} the 95% band  "
               f"{'ok' if row['calibrated'] else 'NOT CALIBRATED'}")
     print(f"{len(table)} fits in {fit_seconds:.0f} s ({meta['simulations_per_minute']} per minute) on "
-          f"{executor.description}, {compilations} compilations; {int((~table['converged']).sum())} fits failed "
+          f"{executor.description}, {programs} sampler programs (one per structure and worker); {int((~table['converged']).sum())} fits failed "
           f"the convergence checks; outputs: {args.out}")
     return EXIT_OK if calibrated else EXIT_MISCALIBRATED
 

@@ -5,7 +5,8 @@ share one code path:
 
 - ``build_model(y, n, prior, selection_weight)``: the PyMC model; data, prior hyperparameters and the
   publication weight of single-patient failures are ``pm.Data``;
-- ``structure_key(prior, n_reports)``: models with equal keys share one compiled sampler;
+- ``structure_key(prior)``: models with equal keys (and equal padded sizes, see `padded_size`) share one
+  compiled sampler;
 - ``data_values(y, n, prior, selection_weight)``: the ``pm.Data`` values to swap into such a sampler;
 - ``initial_point(prior)``: data-independent starting values for the sampler;
 - ``hyperparameters``: the population-level variable names; ``plotted_parameters``: those to plot;
@@ -38,6 +39,8 @@ class ModelSpec:
     build: Callable[[], pm.Model] = field(compare=False)
     values: dict = field(compare=False)
     initial_point: dict = field(compare=False)
+    reports: int = field(compare=False, default=0)
+    """The real number of reports: draws along the padded `report` dimension beyond it are dropped."""
 
 
 def model_spec(family_name: str, y, n, prior, selection_weight: float = 1.0) -> ModelSpec:

@@ -14,12 +14,15 @@ reports), which corrupts gradients and can strand a chain at κ ~ 10^16.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 from scipy import special
 
+from models.padding import pad, padded_size
 from models.priors import BetaBinomialPrior
 
 hyperparameters = ("mu", "kappa")
@@ -34,15 +37,16 @@ def initial_point(prior: BetaBinomialPrior) -> dict[str, float]:
     return {"mu": 0.5, "u": 0.5} if prior.kind == "weakly_informative" else {"mu": 0.5, "u_fraction": 0.5}
 
 
-def structure_key(prior: BetaBinomialPrior, n_reports: int) -> tuple:
-    """θ is integrated out, so the number of reports is data, not structure."""
+def structure_key(prior: BetaBinomialPrior) -> tuple:
+    """θ is integrated out, so the (padded) number of reports is the only size that matters."""
     return ("beta_binomial", prior.kind)
 
 
 def data_values(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior, selection_weight: float = 1.0) -> dict:
+    size = padded_size(len(y))
     values = {
-        "responders": np.asarray(y, dtype=np.int64),
-        "n_treated": np.asarray(n, dtype=np.int64),
+        "responders": pad(y, size),
+        "n_treated": pad(n, size),
         "selection_weight": np.float64(selection_weight),
         "mean_a": np.float64(prior.mean_a),
         "mean_b": np.float64(prior.mean_b),
@@ -54,9 +58,18 @@ def data_values(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior, selectio
     return values
 
 
-def build_model(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior, selection_weight: float = 1.0) -> pm.Model:
-    with pm.Model(coords={"report": np.arange(len(y))}) as model:
-        data = {name: pm.Data(name, value) for name, value in data_values(y, n, prior, selection_weight).items()}
+def count_bound(n) -> int:
+    """The static length of the rising-factorial loop: at least the largest report."""
+    return padded_size(int(np.max(n, initial=1)))
+
+
+def build_model(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior, selection_weight: float = 1.0,
+                bound: int | None = None) -> pm.Model:
+    """`bound`: the rising-factorial loop length (`count_bound` of the largest report by default)."""
+    values = data_values(y, n, prior, selection_weight)
+    bound = bound or count_bound(n)
+    with pm.Model(coords={"report": np.arange(values["n_treated"].size)}) as model:
+        data = {name: pm.Data(name, value) for name, value in values.items()}
         mu = pm.Beta("mu", data["mean_a"], data["mean_b"])
         if prior.kind == "weakly_informative":
             u = pm.HalfNormal("u", data["u_scale"])
@@ -69,7 +82,7 @@ def build_model(y: np.ndarray, n: np.ndarray, prior: BetaBinomialPrior, selectio
             mu,
             kappa,
             data["n_treated"],
-            logp=beta_binomial_logp,
+            logp=partial(beta_binomial_logp, bound=bound),
             random=_beta_binomial_random,
             observed=data["responders"],
             dims="report",
@@ -87,10 +100,13 @@ def single_report_selection(y, n, success_probability, weight):
     return pt.sum(pt.switch(single, term, 0.0))
 
 
-def beta_binomial_logp(y, mu, kappa, n):
-    """log BetaBinomial(y | n, μκ, (1 − μ)κ), elementwise, stable for any κ > 0."""
+def beta_binomial_logp(y, mu, kappa, n, bound: int):
+    """log BetaBinomial(y | n, μκ, (1 − μ)κ), elementwise, stable for any κ > 0, for n ≤ `bound`.
+
+    The loop over j runs to the static `bound` (a compiled program needs fixed shapes); the masks make
+    every term with j ≥ n exactly 0, so the value does not depend on the bound."""
     a, b = mu * kappa, (1 - mu) * kappa
-    j = pt.arange(pt.max(n))
+    j = pt.arange(bound)
     y_, n_ = y[..., None], n[..., None]
     rising = (
         pt.switch(j < y_, pt.log(a + j), 0.0)
@@ -105,9 +121,9 @@ def _beta_binomial_random(mu, kappa, n, rng=None, size=None):
     return rng.binomial(n, rng.beta(mu * kappa, (1 - mu) * kappa, size=size))
 
 
-def exchangeable_log_marginal(model: pm.Model, y, n):
+def exchangeable_log_marginal(model: pm.Model, y, n, bound: int):
     """log p(y | μ, κ) for a new report of θ ~ Beta(μκ, (1 − μ)κ): the beta-binomial, θ integrated out."""
-    return beta_binomial_logp(y, model["mu"], model["kappa"], n)
+    return beta_binomial_logp(y, model["mu"], model["kappa"], n, bound)
 
 
 def log_marginal_draws(posterior: xr.Dataset, y, n) -> np.ndarray:

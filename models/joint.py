@@ -23,7 +23,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from scipy import stats
 
-from models import FAMILIES, ModelSpec
+from models import FAMILIES, ModelSpec, beta_binomial
 
 
 def data_values(y_target: int, n_target: int, weight: float, vague: tuple[float, float]) -> dict:
@@ -39,11 +39,12 @@ def data_values(y_target: int, n_target: int, weight: float, vague: tuple[float,
 def build_model(family_name: str, y, n, y_target: int, n_target: int, prior, weight: float, vague,
                 selection_weight: float = 1.0) -> pm.Model:
     family = FAMILIES[family_name]
-    model = family.build_model(y, n, prior, selection_weight)
+    bound = _count_bound(n, n_target)
+    model = family.build_model(y, n, prior, selection_weight, bound)
     with model:
         d = {k: pm.Data(k, v) for k, v in data_values(y_target, n_target, weight, vague).items()}
         y_t, n_t, w = d["target_responders"], d["target_n"], d["nonexchangeable_weight"]
-        exchangeable = family.exchangeable_log_marginal(model, y_t, n_t)
+        exchangeable = family.exchangeable_log_marginal(model, y_t, n_t, bound)
         vague_marginal = pm.logp(pm.BetaBinomial.dist(n=n_t, alpha=d["vague_a"], beta=d["vague_b"]), y_t)
         pm.Potential("target_loglik", pt.logaddexp(pt.log1p(-w) + exchangeable, pt.log(w) + vague_marginal))
     return model
@@ -53,11 +54,16 @@ def model_spec(family_name: str, y, n, y_target: int, n_target: int, prior, weig
                selection_weight: float = 1.0) -> ModelSpec:
     family = FAMILIES[family_name]
     return ModelSpec(
-        key=("joint_exnex",) + family.structure_key(prior, len(y)),
+        key=("joint_exnex", *family.structure_key(prior), _count_bound(n, n_target)),
         build=lambda: build_model(family_name, y, n, y_target, n_target, prior, weight, vague, selection_weight),
         values={**family.data_values(y, n, prior, selection_weight), **data_values(y_target, n_target, weight, vague)},
         initial_point=family.initial_point(prior),
+        reports=len(y),
     )
+
+
+def _count_bound(n, n_target: int) -> int:
+    return beta_binomial.count_bound(np.append(n, n_target))
 
 
 def derive_target(

@@ -15,6 +15,7 @@ import xarray as xr
 from scipy import special
 from scipy.special import expit
 
+from models.padding import pad, padded_size
 from models.beta_binomial import single_report_selection
 from models.priors import LogitNormalPrior
 
@@ -31,15 +32,17 @@ _HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(61)
 _HERMITE_WEIGHTS = _HERMITE_WEIGHTS / _HERMITE_WEIGHTS.sum()
 
 
-def structure_key(prior: LogitNormalPrior, n_reports: int) -> tuple:
-    """Each report has its own latent z_i, so a compiled sampler fits one number of reports."""
-    return ("logit_normal", prior.tau_dist, n_reports)
+def structure_key(prior: LogitNormalPrior) -> tuple:
+    """Each report has its own latent z_i: the padded number of reports is part of the structure (a
+    padded report has no likelihood, so its z_i keeps its prior and is dropped after sampling)."""
+    return ("logit_normal", prior.tau_dist)
 
 
 def data_values(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior, selection_weight: float = 1.0) -> dict:
+    size = padded_size(len(y))
     return {
-        "responders": np.asarray(y, dtype=np.int64),
-        "n_treated": np.asarray(n, dtype=np.int64),
+        "responders": pad(y, size),
+        "n_treated": pad(n, size),
         "selection_weight": np.float64(selection_weight),
         "mu_mean": np.float64(prior.mu_mean),
         "mu_sd": np.float64(prior.mu_sd),
@@ -47,9 +50,12 @@ def data_values(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior, selection
     }
 
 
-def build_model(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior, selection_weight: float = 1.0) -> pm.Model:
-    with pm.Model(coords={"report": np.arange(len(y))}) as model:
-        data = {name: pm.Data(name, value) for name, value in data_values(y, n, prior, selection_weight).items()}
+def build_model(y: np.ndarray, n: np.ndarray, prior: LogitNormalPrior, selection_weight: float = 1.0,
+                bound: int | None = None) -> pm.Model:
+    """`bound` is unused (the binomial likelihood needs no loop); accepted for a common interface."""
+    values = data_values(y, n, prior, selection_weight)
+    with pm.Model(coords={"report": np.arange(values["n_treated"].size)}) as model:
+        data = {name: pm.Data(name, value) for name, value in values.items()}
         mu = pm.Normal("mu", data["mu_mean"], data["mu_sd"])
         if prior.tau_dist == "half_normal":
             tau = pm.HalfNormal("tau", data["tau_scale"])
@@ -74,7 +80,7 @@ def population_mean(mu: np.ndarray, tau: np.ndarray) -> np.ndarray:
     return expit(mu + tau * _HERMITE_NODES) @ _HERMITE_WEIGHTS
 
 
-def exchangeable_log_marginal(model: pm.Model, y, n):
+def exchangeable_log_marginal(model: pm.Model, y, n, bound: int | None = None):
     """log p(y | μ, τ) for a new report, θ = expit(μ + τ z) integrated out by Gauss-Hermite quadrature."""
     eta = model["mu"] + model["tau"] * _HERMITE_NODES
     log_pmf = (

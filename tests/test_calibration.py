@@ -113,7 +113,7 @@ def test_every_executor_gives_identical_results():
         in_process = run(executor)
     with LocalExecutor(workers=2) as executor:
         local = run(executor)
-        assert executor.compilations == 2  # one structure, compiled once in each worker process
+        assert executor.programs == 2  # one structure, compiled once in each worker process
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with make_executor(scheduler=cluster.scheduler_address) as executor:
             assert isinstance(executor, DaskExecutor)

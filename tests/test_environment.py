@@ -6,6 +6,7 @@ import tomllib
 from analysis.config import PROJECT_ROOT
 
 CONDA_ONLY = {"python"}
+CONDA_NAMES = {"python-flatbuffers": "flatbuffers"}  # conda-forge's name for a PyPI package
 
 
 def _requirement(text: str) -> tuple[str, str]:
@@ -23,7 +24,8 @@ def _conda_requirements() -> dict[str, str]:
     lines = (PROJECT_ROOT / "environment.yml").read_text().splitlines()
     start = lines.index("dependencies:")
     entries = [line.strip()[2:] for line in lines[start + 1 :] if line.strip().startswith("- ")]
-    return dict(_requirement(e) for e in entries if not e.startswith("pip:"))
+    found = dict(_requirement(e) for e in entries if not e.startswith("pip:"))
+    return {CONDA_NAMES.get(name, name): spec for name, spec in found.items()}
 
 
 def test_every_dependency_is_pinned_identically_in_both_files():

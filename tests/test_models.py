@@ -8,9 +8,10 @@ import xarray as xr
 from scipy import stats
 from scipy.special import expit
 
+from analysis import sampling
 from analysis.config import load_config
-from analysis.sampling import sample_posterior
 from models import FAMILIES, beta_binomial, logit_normal, model_spec
+from models.padding import padded_size
 from models.priors import BetaBinomialPrior
 
 Y = np.array([0, 3, 7, 8, 1])
@@ -20,7 +21,7 @@ N = np.array([3, 3, 8, 14, 1])
 @pytest.fixture(scope="module")
 def logp_function():
     y, n, mu, kappa = pt.lvector(), pt.lvector(), pt.dscalar(), pt.dscalar()
-    return pytensor.function([y, mu, kappa, n], beta_binomial.beta_binomial_logp(y, mu, kappa, n))
+    return pytensor.function([y, mu, kappa, n], beta_binomial.beta_binomial_logp(y, mu, kappa, n, bound=16))
 
 
 @pytest.mark.parametrize("mu, kappa", [(0.3, 2.0), (0.8, 0.05), (0.5, 40.0)])
@@ -86,22 +87,50 @@ def test_reports_model_is_the_joint_model_with_an_empty_target_arm(family):
         assert shared.compile_logp()(moved) == pytest.approx(plain.compile_logp()(moved), abs=1e-10)
 
 
-def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model_cache):
-    """Swapping data and prior values into the cached sampler gives exactly what a fresh compile gives."""
-    import nutpie
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_padding_and_the_static_loop_bound_leave_the_log_density_unchanged(family):
+    """Padded empty reports (n = 0) and a rising-factorial loop longer than the largest report add
+    exactly nothing: the padded model's log density equals the unpadded likelihood plus the priors."""
+    prior = load_config(model={"family": family}).model.prior
+    y, n = np.array([0, 3, 7, 8, 1]), np.array([3, 3, 8, 14, 1])
+    small = model_spec(family, y, n, prior).build()
+    large = model_with_bound(family, y, n, prior, bound=64)
+    assert small["n_treated"].get_value().size == padded_size(len(y)) > len(y)
+    point = small.initial_point()
+    for shift in (-1.0, 0.0, 1.5):
+        moved = {k: v + shift for k, v in point.items()}
+        assert large.compile_logp()(moved) == pytest.approx(small.compile_logp()(moved), abs=1e-10)
+    if family == "beta_binomial":  # and the value itself is the beta-binomial likelihood plus the priors
+        logp = small.compile_logp(vars=[small["y"]])
+        mu, u = 0.7, 0.4
+        moved = {"mu_logodds__": np.log(mu / (1 - mu)), "u_log__": np.log(u)}
+        kappa = u**-2
+        assert logp(moved) == pytest.approx(stats.betabinom.logpmf(y, n, mu * kappa, (1 - mu) * kappa).sum(), abs=1e-10)
 
+
+def model_with_bound(family, y, n, prior, bound):
+    module = FAMILIES[family]
+    return module.build_model(y, n, prior, 1.0, bound)
+
+
+def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model_cache):
+    """Swapping data and prior values into the cached program gives exactly what a freshly built
+    program gives."""
     settings = load_config(sampling={"draws": 200, "tune": 200}).sampling
     prior = BetaBinomialPrior(mean_a=30.0, mean_b=2.0, u_scale=0.2)
     y, n = np.array([1, 5, 2]), np.array([4, 9, 2])
 
     before = model_cache.compilations
-    reused = model_cache.sampler(model_spec("beta_binomial", Y, N, BetaBinomialPrior()))
-    reused = model_cache.sampler(model_spec("beta_binomial", y, n, prior))
-    assert model_cache.compilations - before <= 1  # at most the first use of this structure compiles
-
+    model_cache.sample(model_spec("beta_binomial", Y, N, BetaBinomialPrior()), settings, seed=1)
     spec = model_spec("beta_binomial", y, n, prior)
-    fresh = nutpie.compile_pymc_model(spec.build(), initial_points=spec.initial_point)
-    a = sample_posterior(reused, settings, seed=3)["posterior"]
-    b = sample_posterior(fresh, settings, seed=3)["posterior"]
-    np.testing.assert_array_equal(a["mu"].values, b["mu"].values)
-    np.testing.assert_array_equal(a["kappa"].values, b["kappa"].values)
+    reused = model_cache.sample(spec, settings, seed=3)["posterior"]
+    assert model_cache.compilations - before <= 1  # at most the first use of this structure builds
+
+    key = sampling.program_key(spec, settings)
+    fresh = sampling._build(spec, settings, key)
+    arrays = fresh.run(spec.values, seed=3)
+    b = sampling._as_datatree(fresh, arrays, spec.reports)["posterior"]
+    np.testing.assert_array_equal(reused["mu"].values, b["mu"].values)
+    np.testing.assert_array_equal(reused["kappa"].values, b["kappa"].values)
+    assert not np.array_equal(reused["mu"].values[0], model_cache.sample(
+        model_spec("beta_binomial", Y, N, BetaBinomialPrior()), settings, seed=3)["posterior"]["mu"].values[0])

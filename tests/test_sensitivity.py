@@ -131,7 +131,7 @@ def test_sweep_compiles_once_per_structure_and_marks_failures(tmp_path):
     with LocalExecutor(workers=1) as executor:  # a fresh worker process: counts this sweep's compilations only
         table = sensitivity.run_sweep(variants, executor)
     # Three fitted variants and their joint naloxone models: all one structure, compiled once.
-    assert executor.compilations == 1
+    assert executor.programs == 1
     rows = table.set_index("variant")
     assert rows.loc[["primary", "loo_Albers2017", "sens_selection_w050"], "passed"].all()
     assert not rows.loc["broken", "passed"] and "config file not found" in rows.loc["broken", "error"]
