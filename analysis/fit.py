@@ -68,7 +68,7 @@ def _run(argv: list[str] | None, config: Config, table: EvidenceTable, data: Bin
         from analysis.borrowing import BorrowingResult, run_borrowing, target_arm
         from analysis.pipeline import run_analysis
         from analysis.sampling import ModelCache
-        from analysis.writer import write_outputs
+        from analysis.report.writer import write_outputs
 
     cache = cache if cache is not None else ModelCache()
     clock.attach(cache)

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, variants: list[Variant], executor, started: float) -> int:
-    from analysis.sensitivity_report import write_sweep
+    from analysis.report.sensitivity_page import write_sweep
 
     with executor:
         table = run_sweep(variants, executor)

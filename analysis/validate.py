@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None, args: argparse.Namespace, checks: list[tuple[CheckSpec, Config]], executor, started: float) -> int:
-    from analysis.validation_report import write_validation
+    from analysis.report.validation_page import write_validation
 
     with executor:
         try:

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 from analysis import fit
 from analysis.config import CONFIG_DIR
-from analysis.report import format_number
+from analysis.report.html import format_number
 
 
 class _Collector(HTMLParser):

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import figures, report  # noqa: E402
+from analysis.report import figures, html  # noqa: E402
 from analysis.outputs import atomic_directory  # noqa: E402
 
 
@@ -47,9 +47,9 @@ def write_sweep(table: pd.DataFrame, psense: pd.DataFrame, out, compilations: in
         psense.to_csv(staging / "psense.csv", index=False)
         figures.save(variants_forest(table), staging / "figures", "sensitivity_forest")
         columns = [c for c in table.columns if c not in ("group",)]
-        html = report.render_page("sensitivity.html.j2", {
+        html = html.render_page("sensitivity.html.j2", {
             "rows": table.to_dict(orient="records"), "columns": columns, "psense": psense.to_dict(orient="records"),
-            "figure": report.embed_png(staging / "figures" / "sensitivity_forest.png"),
+            "figure": html.embed_png(staging / "figures" / "sensitivity_forest.png"),
             "compilations": compilations, "seconds": round(seconds), "variants": len(table),
         })
         (staging / "index.html").write_text(html, encoding="utf-8")

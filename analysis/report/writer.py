@@ -11,12 +11,12 @@ from importlib import metadata
 from pathlib import Path
 
 from analysis.borrowing import BorrowingResult
-from analysis.report import write_report
+from analysis.report.html import write_report
 from analysis.config import display_path
 from analysis.data import EvidenceTable
 from analysis.outputs import atomic_directory
 from analysis.pipeline import AnalysisResult
-from analysis.summaries import report_table, summary_document
+from analysis.report.summary import report_table, summary_document
 
 PROVENANCE_COLUMNS = ("design", "source_level", "confidence", "doi", "pmid", "source_url")
 VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats", "numpy", "pandas", "xarray")

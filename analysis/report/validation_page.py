@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from arviz_stats.ecdf_utils import ecdf_pit  # noqa: E402
 
-from analysis import figures, report  # noqa: E402
+from analysis.report import figures, html  # noqa: E402
 from analysis.calibration import quantity_columns  # noqa: E402
 from analysis.outputs import atomic_directory  # noqa: E402
 
@@ -72,9 +72,9 @@ def write_validation(table: pd.DataFrame, tests: pd.DataFrame, meta: dict, out: 
         for check in checks:
             figures.save(rank_ecdf(table, tests, check), staging / "figures", f"sbc_{check}")
             arviz_pit_plot(table, check, staging / "figures")
-            images[check] = (report.embed_png(staging / "figures" / f"sbc_{check}.png"),
-                             report.embed_png(staging / "figures" / f"arviz_pit_{check}.png"))
-        html = report.render_page("validation.html.j2", {
+            images[check] = (html.embed_png(staging / "figures" / f"sbc_{check}.png"),
+                             html.embed_png(staging / "figures" / f"arviz_pit_{check}.png"))
+        html = html.render_page("validation.html.j2", {
             "summary": document, "tests": tests.to_dict(orient="records"), "images": images,
             "health": table.groupby("check", sort=False).agg(
                 fits=("simulation", "size"), unconverged=("converged", lambda c: int((~c).sum())),

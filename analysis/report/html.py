@@ -14,7 +14,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from analysis import figures
+from analysis.report import figures
 from analysis.borrowing import BorrowingResult
 from analysis.config import Config
 from models import FAMILIES
