@@ -47,9 +47,9 @@ def write_sweep(table: pd.DataFrame, psense: pd.DataFrame, out, compilations: in
         psense.to_csv(staging / "psense.csv", index=False)
         figures.save(variants_forest(table), staging / "figures", "sensitivity_forest")
         columns = [c for c in table.columns if c not in ("group",)]
-        html = html.render_page("sensitivity.html.j2", {
+        page = html.render_page("sensitivity.html.j2", {
             "rows": table.to_dict(orient="records"), "columns": columns, "psense": psense.to_dict(orient="records"),
             "figure": html.embed_png(staging / "figures" / "sensitivity_forest.png"),
             "compilations": compilations, "seconds": round(seconds), "variants": len(table),
         })
-        (staging / "index.html").write_text(html, encoding="utf-8")
+        (staging / "index.html").write_text(page, encoding="utf-8")

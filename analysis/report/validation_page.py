@@ -74,10 +74,10 @@ def write_validation(table: pd.DataFrame, tests: pd.DataFrame, meta: dict, out: 
             arviz_pit_plot(table, check, staging / "figures")
             images[check] = (html.embed_png(staging / "figures" / f"sbc_{check}.png"),
                              html.embed_png(staging / "figures" / f"arviz_pit_{check}.png"))
-        html = html.render_page("validation.html.j2", {
+        page = html.render_page("validation.html.j2", {
             "summary": document, "tests": tests.to_dict(orient="records"), "images": images,
             "health": table.groupby("check", sort=False).agg(
                 fits=("simulation", "size"), unconverged=("converged", lambda c: int((~c).sum())),
                 divergent=("divergences", lambda d: int((d > 0).sum()))).reset_index().to_dict(orient="records"),
         })
-        (staging / "index.html").write_text(html, encoding="utf-8")
+        (staging / "index.html").write_text(page, encoding="utf-8")
