@@ -113,7 +113,9 @@ def test_every_executor_gives_identical_results():
         in_process = run(executor)
     with LocalExecutor(workers=2) as executor:
         local = run(executor)
-        assert executor.programs == 2  # one structure, compiled once in each worker process
+        # One structure, under two sampler settings (SBC's and the sweep's draws): at most two programs
+        # in each of the two worker processes, never one per task (8 tasks).
+        assert executor.programs <= 4
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with make_executor(scheduler=cluster.scheduler_address) as executor:
             assert isinstance(executor, DaskExecutor)
