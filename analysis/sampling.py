@@ -119,7 +119,7 @@ def program_key(spec: ModelSpec, settings: SamplingSettings) -> str:
         "format": _FORMAT,
         "structure": repr(spec.key),
         "shapes": shapes,
-        "initial_point": {k: float(v) for k, v in sorted(spec.initial_point.items())},
+        "initial_point": {k: np.asarray(v, dtype=float).tolist() for k, v in sorted(spec.initial_point.items())},
         "settings": [settings.chains, settings.draws, settings.tune, settings.target_accept],
         "packages": {name: metadata.version(name) for name in _PACKAGES},
         "sources": hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest(),
