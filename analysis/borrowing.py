@@ -18,10 +18,10 @@ import xarray as xr
 from analysis.config import Config
 from analysis.data import EvidenceTable, select_counts
 from analysis.diagnostics import ConvergenceReport, check_convergence
-from analysis.intervals import describe, rounded
+from analysis.intervals import describe, describe_weighted, rounded
 from analysis.pipeline import AnalysisResult
 from analysis.sampling import ModelCache, Seeds
-from models import joint
+from models import FAMILIES, joint
 from models.borrowing import (
     BetaMixture,
     MixtureFit,
@@ -99,18 +99,30 @@ def run_borrowing(config: Config, primary: AnalysisResult, target: TargetArm, ca
 
 
 def fit_joint(config: Config, primary: AnalysisResult, target: TargetArm, weight: float, cache: ModelCache) -> JointFit:
-    data, family, prior = primary.data, config.model.family, config.model.prior
+    family, prior = config.model.family, config.model.prior
     vague = config.borrowing.vague
     seeds = Seeds(config.sampling.seed)
-    spec = joint.model_spec(family, data.y, data.n, target.y, target.n, prior, weight, vague,
-                            config.model.selection_weight)
+    spec = joint.model_spec(family, primary.reports, target.y, target.n, prior, weight, vague)
     trace = cache.sample(spec, config.sampling, seed=seeds.integer(f"joint {weight}"))
     posterior = trace["posterior"].to_dataset()
     derived = joint.derive_target(family, posterior, target.y, target.n, weight, vague, seeds.rng(f"joint {weight}"))
     idata = xr.DataTree.from_dict(
         {"posterior": posterior.merge(derived), "sample_stats": trace["sample_stats"].to_dataset()}
     )
-    return JointFit(weight=weight, idata=idata, convergence=check_convergence(idata, config.diagnostics))
+    return JointFit(weight=weight, idata=idata,
+                    convergence=check_convergence(idata, config.diagnostics, FAMILIES[family].heavy_tailed))
+
+
+def reweighted_target(config: Config, primary: AnalysisResult, target: TargetArm, weight: float) -> dict:
+    """θ_target under the joint EXNEX model from the reports' posterior alone, by weighting its draws with
+    p(y_target | population) (`models.joint.target_log_likelihood`): the same model as `fit_joint`
+    without a second fit, for the sensitivity sweep."""
+    family, vague = config.model.family, config.borrowing.vague
+    posterior = primary.idata["posterior"]
+    rng = Seeds(config.sampling.seed).rng(f"reweighted target {weight}")
+    theta = joint.derive_target(family, posterior, target.y, target.n, weight, vague, rng)["theta_target"]
+    log_weights = joint.target_log_likelihood(family, posterior, target.y, target.n, weight, vague)
+    return describe_weighted(theta, log_weights)
 
 
 # --- numbers for summary.json ---------------------------------------------------------------------------

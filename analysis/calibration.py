@@ -32,6 +32,7 @@ from analysis.config import Config
 from analysis.data import BinomialData
 from analysis.errors import InputError
 from analysis.sampling import Seeds
+from models import Reports
 
 QUANTITIES = {"beta_binomial": ("mu", "kappa"), "logit_normal": ("mu", "tau", "pooled")}
 """Population quantities ranked per family (for the beta-binomial the pooled mean is μ itself)."""
@@ -70,17 +71,18 @@ def simulate(check: str, kind: str, config: Config, data: BinomialData, target_n
 
     if kind not in CHECK_KINDS:
         raise ValueError(f"unknown check kind {kind!r}")
-    if config.model.selection_weight != 1.0:
-        raise InputError(f"{config.source}: SBC simulates without publication selection; use a config with "
-                         "model.selection_weight = 1")
+    if config.model.publication.mechanism != "none" or config.model.covariates:
+        raise InputError(f"{config.source}: SBC simulates reports without publication selection or covariates; "
+                         'use a config with model.publication.mechanism = "none" and no model.covariates')
     family = FAMILIES[config.model.family]
     seeds = Seeds(config.sampling.seed)
     rng = seeds.rng(f"sbc {check}")
     count = config.calibration.simulations
     population = _prior_draws(family, config, data, count, seeds.integer(f"sbc prior {check}"))
-    theta = family.draw_new_theta(population, rng, size=len(data)).values.reshape(count, len(data))
+    theta = family.draw_new_theta(population, rng, covariates=np.zeros((len(data), 0))).reshape(count, len(data))
     y = rng.binomial(data.n, theta)
-    derived = family.derive(population, np.zeros(len(data), int), np.zeros(len(data), int), rng)
+    zeros = np.zeros(len(data), int)
+    derived = family.derive(population, Reports(zeros, zeros), rng)
     truths = {name: (population[name] if name in population else derived[name]).values.ravel()
               for name in QUANTITIES[config.model.family]}
     for label, position in tracked_reports(data).items():
@@ -90,7 +92,7 @@ def simulate(check: str, kind: str, config: Config, data: BinomialData, target_n
     if kind == "two_step":
         settings = config.borrowing
         exchangeable = rng.random(count) >= settings.robust_weight
-        theta_new = family.draw_new_theta(population, rng, size=1).values.reshape(count)
+        theta_new = family.draw_new_theta(population, rng).reshape(count)
         theta_target = np.where(exchangeable, theta_new, rng.beta(*settings.vague, size=count))
         target_y = rng.binomial(target_n, theta_target)
         truths = {"theta_target": theta_target}
@@ -110,7 +112,7 @@ def _prior_draws(family, config: Config, data: BinomialData, count: int, seed: i
     """Population parameters from the prior, as a (chain = 1, draw) dataset like a posterior."""
     import pymc as pm
 
-    model = family.build_model(data.y, data.n, config.model.prior)
+    model = family.build_model(Reports(data.y, data.n), config.model.prior)
     names = list(dict.fromkeys([*family.hyperparameters, *family.plotted_parameters]))
     with warnings.catch_warnings():
         # The selection Potential is left out on purpose: SBC runs only configs without selection.
@@ -132,14 +134,14 @@ def fit_simulation(simulation: Simulation) -> dict:
     calibration = config.calibration
     settings = config.sampling.model_copy(update={"draws": calibration.draws, "tune": calibration.tune})
     seeds = Seeds(simulation.seed)
-    spec = model_spec(family_name, simulation.y, simulation.n, config.model.prior, config.model.selection_weight)
-    trace = process_cache().sample(spec, settings, seed=seeds.sampler)
+    reports = Reports(simulation.y, simulation.n)
+    trace = process_cache().sample(model_spec(family_name, reports, config.model.prior), settings, seed=seeds.sampler)
     posterior = trace["posterior"].to_dataset()
-    posterior = posterior.merge(family.derive(posterior, simulation.y, simulation.n, seeds.rng("derive")))
+    posterior = posterior.merge(family.derive(posterior, reports, seeds.rng("derive")))
     convergence = check_convergence(
         xr.DataTree.from_dict({"posterior": posterior[list(family.hyperparameters)],
                                "sample_stats": trace["sample_stats"].to_dataset()}),
-        config.diagnostics,
+        config.diagnostics, family.heavy_tailed,
     )
     row = {"check": simulation.check, "simulation": simulation.index, "seed": simulation.seed,
            "divergences": int(trace["sample_stats"]["diverging"].sum()), "converged": convergence.passed}

@@ -12,7 +12,8 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from analysis.data import (
     DEFAULT_KNOWN_DRUGS,
@@ -21,10 +22,13 @@ from analysis.data import (
     EvidenceTable,
     Selection,
     load_evidence,
+    read_table,
     select_counts,
 )
 from analysis.errors import InputError
+from analysis.covariates import COVARIATE_NAMES, build_design, covariate_values
 from models.priors import BetaBinomialPrior, LogitNormalPrior
+from models.publication import MECHANISMS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -40,6 +44,14 @@ class _Section(BaseModel):
 class DataSettings(_Section):
     path: str = "data/reports.csv"
     """Relative paths are relative to the project root."""
+    patients_path: str = "data/patients.csv"
+    """Per-patient detail (starting doses, times to response); "" = none. `--data` clears it."""
+    appraisal_path: str = "data/appraisal.csv"
+    """Risk-of-bias appraisal, one row per report; "" = none (the sections that need it say so)."""
+    search_path: str = "data/search.md"
+    """How the reports were found (the report's methods and PRISMA flow); "" = none."""
+    excluded_path: str = "data/excluded_on_reading.csv"
+    """Records read and excluded, with the reason (PRISMA flow); "" = none."""
     outcome: Outcome = "any_response"
     drug: str = "naltrexone"
     known_drugs: tuple[str, ...] = DEFAULT_KNOWN_DRUGS
@@ -49,34 +61,99 @@ class DataSettings(_Section):
     exclude_source_levels: tuple[str, ...] = ()
     min_n: PositiveInt = 1
     max_n: PositiveInt | None = None
-    max_dose_mg: PositiveFloat | None = None
+    max_start_dose_mg: PositiveFloat | None = None
+    max_concern: Literal["low", "moderate", "high"] | None = None
+    """Leave out reports whose overall risk-of-bias concern (the appraisal) is above this."""
     include_reasons: tuple[str, ...] = ()
     blank_as_nonresponse: tuple[str, ...] = ()
 
-    def selection(self) -> Selection:
-        return Selection(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Selection)})
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values):
+        if isinstance(values, dict) and "max_dose_mg" in values:
+            raise ValueError("max_dose_mg selected on the highest dose, which depends on the outcome (non-responders "
+                             "were escalated); use max_start_dose_mg")
+        return values
+
+    def selection(self, concern_excluded: tuple[str, ...] = ()) -> Selection:
+        fields = {f.name for f in dataclasses.fields(Selection)} - {"concern_excluded"}
+        return Selection(**{name: getattr(self, name) for name in fields}, concern_excluded=concern_excluded)
 
     def load(self) -> tuple[EvidenceTable, BinomialData]:
         """The validated evidence table and the counts this config pools; refuses a selection that
         leaves no report."""
         table = load_evidence(self.resolved_path(), outcomes=(self.outcome,), known_drugs=self.known_drugs)
-        data = select_counts(table, self.outcome, self.drug, self.selection())
+        data = select_counts(table, self.outcome, self.drug, self.selection(self._concern_excluded(table)),
+                             patients=self.load_patients())
         if len(data) == 0:
             raise InputError(f"{table.path}: no report left to pool: no included report of drug '{self.drug}' "
                              f"has a count in column n_{self.outcome}")
         return table, data
 
+    def _concern_excluded(self, table: EvidenceTable) -> tuple[str, ...]:
+        if self.max_concern is None:
+            return ()
+        appraisal = self.load_appraisal(table)
+        if appraisal is None:
+            raise InputError(f"{table.path}: data.max_concern needs a risk-of-bias appraisal (data.appraisal_path)")
+        return tuple(r for r in table.frame["report_id"] if r not in appraisal.reports_with_concern_at_most(self.max_concern))
+
+    def load_appraisal(self, table: EvidenceTable):
+        """The validated appraisal of the table's reports, or None when the data come without one."""
+        from analysis.appraisal import load_appraisal
+
+        path = self.companion(self.appraisal_path)
+        return None if path is None else load_appraisal(path, tuple(table.frame["report_id"]))
+
+    def load_patients(self) -> pd.DataFrame | None:
+        path = self.companion(self.patients_path)
+        return None if path is None else read_table(path)
+
     def resolved_path(self) -> Path:
-        path = Path(self.path)
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return _resolve(self.path)
+
+    def companion(self, path: str) -> Path | None:
+        """A companion file's path, or None when the config names none."""
+        return _resolve(path) if path else None
+
+
+def _resolve(path: str) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class PublicationSettings(_Section):
+    """Outcome-dependent publication (models.publication): a report in the mechanism's scope is always
+    published when every patient responded, any other with relative probability `weight`."""
+
+    mechanism: Literal[MECHANISMS] = "none"  # type: ignore[valid-type]
+    weight: float = Field(1.0, gt=0, le=1)
+    """ω: relative chance that a report in scope with a non-responder is published (1 = no selection)."""
+
+    @model_validator(mode="after")
+    def _weight_needs_a_mechanism(self):
+        if self.mechanism == "none" and self.weight != 1:
+            raise ValueError('weight applies only with a mechanism ("single_patient" or "all_responders")')
+        return self
 
 
 class ModelSettings(_Section):
     family: Literal["beta_binomial", "logit_normal"] = "beta_binomial"
     beta_binomial: BetaBinomialPrior = BetaBinomialPrior()
     logit_normal: LogitNormalPrior = LogitNormalPrior()
-    selection_weight: float = Field(1.0, gt=0, le=1)
-    """ω: relative chance that a single-patient report of a failure is published (1 = no publication bias)."""
+    publication: PublicationSettings = PublicationSettings()
+    covariates: tuple[Literal[COVARIATE_NAMES], ...] = ()  # type: ignore[valid-type]
+    """Report-level covariates on the logit of the report mean (meta-regression; analysis.covariates)."""
+    covariate_missing: Literal["error", "drop"] = "error"
+    """A report without a value for a covariate: an error naming it, or left out of the analysis."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values):
+        if isinstance(values, dict) and "selection_weight" in values:
+            raise ValueError('selection_weight is replaced by [model.publication]: mechanism = "single_patient", '
+                             "weight = (the old value)")
+        return values
 
     @property
     def prior(self) -> BetaBinomialPrior | LogitNormalPrior:
@@ -147,6 +224,18 @@ class Config(_Section):
     calibration: CalibrationSettings = CalibrationSettings()
     source: str = ""
     """The config file this was loaded from (set by the loader)."""
+
+    def load(self) -> tuple[EvidenceTable, BinomialData]:
+        """The evidence table and the counts this config pools: the data selection, then, with
+        `model.covariate_missing = "drop"`, without the reports that lack a covariate value."""
+        table, data = self.data.load()
+        if self.model.covariates and self.model.covariate_missing == "drop":
+            data = data.subset(covariate_values(data.rows, self.model.covariates).notna().all(axis=1).to_numpy())
+            if len(data) == 0:
+                raise InputError(f"{table.path}: no report left to pool: none has a value for every covariate")
+        if self.model.covariates:
+            build_design(data.rows, self.model.covariates, table.path)  # every problem now, before any fit
+        return table, data
 
 
 def display_path(path: str | Path) -> str:

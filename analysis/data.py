@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ NESTED_COUNTS = (
 )
 
 _WHOLE_NUMBER = re.compile(r"^\+?\d+(\.0*)?$")
+MISSING_TOKENS = frozenset({"na", "nan", "n/a"})
+"""How R (`write.csv`), pandas and spreadsheets write a missing value; in an outcome count column they
+mean what a blank means (not graded). In n_treated and the id columns they stay an error."""
 _MAX_COUNT = np.iinfo(np.int64).max
 _LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 
@@ -56,9 +59,39 @@ class BinomialData:
     y: np.ndarray
     outcome: str
     drug: str
+    rows: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    """The evidence table's rows of these reports, in the same order (report-level columns: covariates,
+    descriptions); None for counts made without a table."""
 
     def __len__(self) -> int:
         return len(self.report_ids)
+
+    def subset(self, keep) -> "BinomialData":
+        """The reports where the boolean mask `keep` is true."""
+        keep = np.asarray(keep, dtype=bool)
+        rows = None if self.rows is None else self.rows[keep]
+        return BinomialData(tuple(np.asarray(self.report_ids, dtype=object)[keep]), self.n[keep], self.y[keep],
+                            self.outcome, self.drug, rows)
+
+    def describe(self) -> dict:
+        """Facts about these counts that sentences of the report are made of, computed here so that they
+        follow the data: sizes, all-responder and no-responder reports, the crude rate."""
+        single = self.n == 1
+        all_responded = self.y == self.n
+        informative = ~all_responded & (self.n > 1)
+        return {
+            "reports": len(self),
+            "patients": int(self.n.sum()),
+            "responders": int(self.y.sum()),
+            "single_patient_reports": int(single.sum()),
+            "series": int((~single).sum()),
+            "series_sizes": [int(self.n[~single].min()), int(self.n[~single].max())] if (~single).any() else [],
+            "all_responder_reports": int(all_responded.sum()),
+            "all_responder_series": int((all_responded & ~single).sum()),
+            "no_responder_reports": int((self.y == 0).sum()),
+            "heterogeneity_reports": [rid for rid, keep in zip(self.report_ids, informative) if keep],
+            "largest_report": self.report_ids[int(np.argmax(self.n))] if len(self) else None,
+        }
 
     def what_cannot_be_learnt(self) -> list[str]:
         """Warnings for counts that leave part of the hierarchical model to its prior.
@@ -95,8 +128,12 @@ class Selection:
     exclude_source_levels: tuple[str, ...] = ()
     min_n: int = 1
     max_n: int | None = None
-    max_dose_mg: float | None = None
-    """Keep reports whose highest daily dose is at most this; reports with no dose stated drop out."""
+    max_start_dose_mg: float | None = None
+    """Keep patients whose starting daily dose is at most this (see `starting_dose_counts`); reports with
+    no dose stated drop out. The starting dose, not the highest: non-responders are the patients whose
+    dose was raised, so a filter on the highest dose would select on the outcome."""
+    concern_excluded: tuple[str, ...] = ()
+    """Reports left out for their risk-of-bias concern (filled in from the appraisal by the config)."""
     include_reasons: tuple[str, ...] = ()
     """`default_set` reasons (e.g. `exclude_unverified`) whose rows are added back."""
     blank_as_nonresponse: tuple[str, ...] = ()
@@ -121,8 +158,10 @@ def load_evidence(
     return EvidenceTable(path=path, frame=frame, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def select_counts(table: EvidenceTable, outcome: str, drug: str, selection: Selection = Selection()) -> BinomialData:
-    """The included reports of `drug` that grade `outcome` (blank counts drop out), filtered by `selection`."""
+def select_counts(table: EvidenceTable, outcome: str, drug: str, selection: Selection = Selection(),
+                  patients: pd.DataFrame | None = None) -> BinomialData:
+    """The included reports of `drug` that grade `outcome` (blank counts drop out), filtered by `selection`
+    (`patients`, the per-patient table, refines the starting-dose filter where it covers a report)."""
     column = outcome_column(outcome)
     frame = table.frame
     if column not in frame.columns:
@@ -137,17 +176,72 @@ def select_counts(table: EvidenceTable, outcome: str, drug: str, selection: Sele
         keep &= frame["n_treated"] <= selection.max_n
     if selection.exclude_source_levels:
         keep &= ~_column(table, "source_level").isin(selection.exclude_source_levels)
-    if selection.max_dose_mg is not None:
-        dose = pd.to_numeric(_column(table, "dose_mg_max"), errors="coerce")
-        keep &= dose.notna() & (dose <= selection.max_dose_mg)
+    keep &= ~frame["report_id"].isin(selection.concern_excluded)
+    n, y = frame["n_treated"].copy(), counts
+    if selection.max_start_dose_mg is not None:
+        n, y = starting_dose_counts(table, outcome, selection.max_start_dose_mg, patients)
+        keep &= n.notna() & (n > 0) & y.notna()
     rows = frame[keep]
     return BinomialData(
         report_ids=tuple(rows["report_id"]),
-        n=rows["n_treated"].to_numpy(dtype=np.int64),
-        y=counts[keep].to_numpy(dtype=np.int64),
+        n=n[keep].to_numpy(dtype=np.int64),
+        y=y[keep].to_numpy(dtype=np.int64),
         outcome=outcome,
         drug=drug,
+        rows=rows.reset_index(drop=True),
     )
+
+
+_FIRST_DOSE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-\s*\d+(?:\.\d+)?\s*)?mg", re.IGNORECASE)
+
+
+def starting_dose(text: str) -> float | None:
+    """The first dose in mg named in a patient's dose cell ("12.5 mg nightly; restarted at 4.5 mg" → 12.5,
+    "1.5-3.0 mg/day (started 1.5 ...)" → 1.5): these cells describe the course in order."""
+    found = _FIRST_DOSE.search(text or "")
+    return float(found.group(1)) if found else None
+
+
+def starting_dose_counts(table: EvidenceTable, outcome: str, limit: float, patients: pd.DataFrame | None):
+    """Per report, the treated and responding patients who started at a daily dose of at most `limit`.
+
+    Where `patients` lists every patient of a report and gives at least one a starting dose, the counts
+    are rebuilt from the patients whose starting dose is known and at most `limit` (a patient whose dose
+    was not read is left out, not assumed low). Otherwise the report-level `dose_mg_min` (the lowest dose
+    given, the starting dose of a titration) decides for the whole report. Reports with no dose: NA."""
+    frame = table.frame
+    start = pd.to_numeric(_column(table, "dose_mg_min"), errors="coerce")
+    n = frame["n_treated"].astype("Float64").where(start.notna())
+    y = frame[outcome_column(outcome)].astype("Float64").where(start.notna())
+    n[start > limit], y[start > limit] = 0, 0
+    for i, rid in enumerate(frame["report_id"]):
+        counted = _patients_below(patients, rid, outcome, limit, int(frame["n_treated"].iloc[i]))
+        if counted is not None:
+            n.iloc[i], y.iloc[i] = counted
+    return n, y
+
+
+def _patients_below(patients: pd.DataFrame | None, report_id: str, outcome: str, limit: float, n_treated: int):
+    """(patients, responders) of a report among those with a known starting dose ≤ `limit`, or None when
+    the patient table does not list the report's patients with doses and outcomes."""
+    if patients is None or outcome not in ("any_response", "marked", "complete") or outcome not in patients:
+        return None
+    rows = patients[patients["report_id"] == report_id]
+    doses = np.array([starting_dose(d) for d in rows.get("dose", pd.Series(dtype=str))], dtype=float)
+    if len(rows) != n_treated or np.all(np.isnan(doses)):
+        return None
+    low = doses <= limit
+    outcomes = pd.to_numeric(rows[outcome], errors="coerce").to_numpy()
+    if np.isnan(outcomes[low]).any():
+        return None
+    return int(low.sum()), int(outcomes[low].sum())
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Any CSV companion table (per-patient detail, appraisal, exclusions) read like the evidence: the
+    same dialects, every cell a stripped string, a clear error line for an unreadable file."""
+    path = Path(path)
+    return _parse_csv(path, _read_bytes(path))
 
 
 def _column(table: EvidenceTable, name: str) -> pd.Series:
@@ -246,7 +340,7 @@ def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]
     for column in ("n_treated",) + tuple(c for c in COUNT_COLUMNS if c in frame.columns):
         values: list[int | None] = []
         for i, raw in enumerate(frame[column]):
-            value = _parse_count(raw)
+            value = None if column != "n_treated" and raw.lower() in MISSING_TOKENS else _parse_count(raw)
             if value == "invalid":
                 problems.append(f"{where(i, column)}: '{_one_line(raw)}' is not a whole number of 0 or more")
                 value = None

@@ -41,7 +41,7 @@ def prepare(args: argparse.Namespace) -> tuple[Config, EvidenceTable, BinomialDa
     if args.seed is not None:
         overrides["sampling"] = {"seed": args.seed}
     config = load_config(args.config, **overrides)
-    table, data = config.data.load()
+    table, data = config.load()
     return config, table, data
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy import optimize, stats
 
 CI_PROB = 0.95
 
@@ -32,3 +32,54 @@ def clopper_pearson(y: int, n: int) -> tuple[float, float]:
 def rounded(x, digits: int = 6) -> float:
     """Six decimals: far below Monte Carlo error, and stable text for byte-identical summaries."""
     return round(float(x), digits)
+
+
+def describe_distribution(cdf, mean: float, second_moment: float) -> dict:
+    """The same summary as `describe`, of a distribution on [0, 1] given by its CDF and first two moments
+    rather than by draws: quantiles by root-finding on the CDF (to 1e-9), so none carries the Monte Carlo
+    error of an empirical quantile."""
+    def quantile(q: float) -> float:
+        return float(optimize.brentq(lambda x: float(cdf(x)) - q, 0.0, 1.0, xtol=1e-9))
+
+    median, lo, hi = (quantile(q) for q in (0.5, (1 - CI_PROB) / 2, (1 + CI_PROB) / 2))
+    return {
+        "mean": rounded(mean),
+        "median": rounded(median),
+        "sd": rounded(np.sqrt(max(second_moment - mean**2, 0.0))),
+        "ci95": [rounded(lo), rounded(hi)],
+    }
+
+
+def describe_predictive(family, posterior) -> dict:
+    """θ for a new report, Rao-Blackwellised: the average over posterior draws of the family's exact
+    conditional distribution (Beta(μκ, (1 − μ)κ), or logit-normal), summarised by its CDF and moments."""
+    return describe_distribution(*family.new_theta_distribution(posterior))
+
+
+def describe_quantiles(draws) -> dict:
+    """Median and equal-tailed 95% interval only: for a quantity whose mean may not exist (its sample
+    mean and sd would drift with the seed and the number of draws)."""
+    values = np.asarray(draws).ravel()
+    lo, median, hi = np.quantile(values, [(1 - CI_PROB) / 2, 0.5, (1 + CI_PROB) / 2])
+    return {"median": rounded(median), "ci95": [rounded(lo), rounded(hi)]}
+
+
+def describe_weighted(draws, log_weights) -> dict:
+    """`describe` of importance-weighted draws (self-normalised), with the weights' effective sample size."""
+    values = np.asarray(draws).ravel()
+    weights = np.exp(np.asarray(log_weights).ravel() - np.max(log_weights))
+    weights /= weights.sum()
+    order = np.argsort(values)
+    cdf = np.cumsum(weights[order]) - weights[order] / 2
+
+    def quantile(q: float) -> float:
+        return float(np.interp(q, cdf, values[order]))
+
+    mean = float(weights @ values)
+    return {
+        "mean": rounded(mean),
+        "median": rounded(quantile(0.5)),
+        "sd": rounded(np.sqrt(weights @ (values - mean) ** 2)),
+        "ci95": [rounded(quantile((1 - CI_PROB) / 2)), rounded(quantile((1 + CI_PROB) / 2))],
+        "weights_ess": rounded(1 / np.sum(weights**2), 1),
+    }

@@ -13,57 +13,83 @@ import pymc as pm
 import xarray as xr
 
 from analysis.config import Config
+from analysis.covariates import Design, build_design
 from analysis.data import BinomialData
 from analysis.diagnostics import ConvergenceReport, check_convergence
 from analysis.sampling import ModelCache, Seeds
-from models import FAMILIES, model_spec
+from models import FAMILIES, Reports, model_spec
+from models.publication import in_scope
 
 
 @dataclass(frozen=True)
 class AnalysisResult:
     config: Config
     data: BinomialData
+    reports: Reports
+    """What the model saw: counts, centred covariates, the publication scope and weight."""
+    design: Design | None
+    """The covariates in natural units (meta-regression), or None."""
     idata: xr.DataTree
     """Groups: posterior (with derived θ_i, θ_new, pooled), sample_stats, prior, prior_predictive,
-    posterior_predictive, observed_data, constant_data."""
+    posterior_predictive, observed_data, constant_data, log_likelihood."""
     convergence: ConvergenceReport
 
 
-def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress: bool = False) -> AnalysisResult:
+def model_reports(config: Config, data: BinomialData) -> tuple[Reports, Design | None]:
+    """The counts as the model takes them, with the config's covariates and publication mechanism."""
+    design = build_design(data.rows, config.model.covariates, config.data.path) if config.model.covariates else None
+    publication = config.model.publication
+    reports = Reports(data.y, data.n, None if design is None else design.matrix,
+                      in_scope(publication.mechanism, data.n), publication.weight)
+    return reports, design
+
+
+def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress: bool = False,
+                 checks: bool = True) -> AnalysisResult:
+    """Fit, derive and gate; with `checks`, also the prior and posterior predictive draws and the
+    integrated log-likelihood that the predictive checks and PSIS-LOO need (a sensitivity variant or a
+    cumulative step needs only the posterior)."""
     family = FAMILIES[config.model.family]
     prior = config.model.prior
     seeds = Seeds(config.sampling.seed)
+    reports, design = model_reports(config, data)
 
-    spec = model_spec(config.model.family, data.y, data.n, prior, config.model.selection_weight)
+    spec = model_spec(config.model.family, reports, prior)
     idata = cache.sample(spec, config.sampling, seed=seeds.sampler, progress=progress)
     posterior = idata["posterior"].to_dataset()
-    posterior = posterior.merge(family.derive(posterior, data.y, data.n, seeds.rng("derive")))
+    posterior = posterior.merge(family.derive(posterior, reports, seeds.rng("derive")))
     posterior = _label_reports(posterior, data.report_ids)
+    if design is not None:
+        posterior = posterior.assign_coords(covariate=list(design.names))
 
-    prior_draws = _prior_predictive(family, prior, data, config.sampling.prior_draws, seeds)  # without selection
     groups = {
         "posterior": posterior,
         "sample_stats": idata["sample_stats"].to_dataset(),
-        "posterior_predictive": _posterior_predictive(family, posterior, data, seeds.rng("posterior_predictive")),
         "observed_data": xr.Dataset({"y": ("report", data.y)}, coords={"report": list(data.report_ids)}),
         "constant_data": xr.Dataset({"n": ("report", data.n)}, coords={"report": list(data.report_ids)}),
-        # PSIS-LOO needs the likelihood with θ_i integrated out: per-report θ_i make it unreliable.
-        "log_likelihood": xr.Dataset(
-            {"y": (("chain", "draw", "report"), family.log_marginal_draws(posterior, data.y, data.n))},
-            coords={"chain": posterior["chain"], "draw": posterior["draw"], "report": list(data.report_ids)},
-        ),
-        **prior_draws,
     }
+    if checks:
+        groups |= {
+            "posterior_predictive": _posterior_predictive(family, posterior, reports, data,
+                                                          seeds.rng("posterior_predictive")),
+            # PSIS-LOO needs the likelihood with θ_i integrated out: per-report θ_i make it unreliable.
+            "log_likelihood": xr.Dataset(
+                {"y": (("chain", "draw", "report"), family.log_marginal_draws(posterior, reports))},
+                coords={"chain": posterior["chain"], "draw": posterior["draw"], "report": list(data.report_ids)},
+            ),
+            **_prior_predictive(family, prior, reports, data, config.sampling.prior_draws, seeds),  # without selection
+        }
     idata = xr.DataTree.from_dict(groups)
     idata.attrs.update(
         config=config.name, outcome=data.outcome, drug=data.drug, model=config.model.family, seed=config.sampling.seed
     )
-    return AnalysisResult(config=config, data=data, idata=idata, convergence=check_convergence(idata, config.diagnostics))
+    return AnalysisResult(config=config, data=data, reports=reports, design=design, idata=idata,
+                          convergence=check_convergence(idata, config.diagnostics, family.heavy_tailed))
 
 
-def _prior_predictive(family, prior, data: BinomialData, draws: int, seeds: Seeds) -> dict[str, xr.Dataset]:
+def _prior_predictive(family, prior, reports: Reports, data: BinomialData, draws: int, seeds: Seeds) -> dict[str, xr.Dataset]:
     """Draws of every quantity from the prior, and of the counts the model expects before seeing data."""
-    model = family.build_model(data.y, data.n, prior)
+    model = family.build_model(reports, prior)
     # Forward sampling of a few scalars: Python-mode compilation takes a fraction of numba's time. The
     # prior predictive describes reports before any publication selection, so the selection Potential
     # is rightly left out of it.
@@ -77,22 +103,23 @@ def _prior_predictive(family, prior, data: BinomialData, draws: int, seeds: Seed
     prior_ds = sampled["prior"].to_dataset().isel(real, missing_dims="ignore")
     # θ_i given no data: the derived-quantity code with y = n = 0 gives the prior θ_i.
     zeros = np.zeros(len(data), dtype=np.int64)
-    derived = family.derive(prior_ds, zeros, zeros, seeds.rng("prior_derive"))
+    derived = family.derive(prior_ds, Reports(zeros, zeros, reports.covariates), seeds.rng("prior_derive"))
     prior_ds = _label_reports(prior_ds.merge(derived, compat="override"), data.report_ids)
     predictive = _label_reports(sampled["prior_predictive"].to_dataset().isel(real), data.report_ids)
     return {"prior": prior_ds, "prior_predictive": predictive}
 
 
-def _posterior_predictive(family, posterior: xr.Dataset, data: BinomialData, rng: np.random.Generator) -> xr.Dataset:
-    """Replicated counts for the same reports (y_rep, same θ_i) and for new reports of the same sizes
-    (y_rep_new, fresh θ): the second is the 'mixed' replication that checks the population distribution."""
-    theta = posterior["theta"]
-    theta_fresh = family.draw_new_theta(posterior, rng, size=len(data)).rename(new_report="report")
+def _posterior_predictive(family, posterior: xr.Dataset, reports: Reports, data: BinomialData,
+                          rng: np.random.Generator) -> xr.Dataset:
+    """Replicated counts for the same reports (y_rep, same θ_i) and for new reports of the same sizes and
+    covariates (fresh θ): the second is the 'mixed' replication that checks the population distribution."""
+    theta = posterior["theta"].transpose("chain", "draw", "report")
+    theta_fresh = family.draw_new_theta(posterior, rng, covariates=reports.covariates)
     n = data.n
     return xr.Dataset(
         {
             "y": (theta.dims, rng.binomial(n, theta.values)),
-            "y_new_reports": (theta.dims, rng.binomial(n, theta_fresh.values)),
+            "y_new_reports": (theta.dims, rng.binomial(n, theta_fresh)),
         },
         coords={"chain": theta["chain"], "draw": theta["draw"], "report": list(data.report_ids)},
     )

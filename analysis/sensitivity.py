@@ -1,13 +1,15 @@
-"""`python -m analysis.sensitivity`: every sensitivity analysis, run as one sweep.
+"""The sensitivity analyses: variants of the primary analysis, run as one sweep.
 
-Variants are the `sens_*.toml` configs (each extends the primary config) plus the logit-normal config,
-and one leave-one-report-out variant per pooled report, generated here. The variants are independent
-fits run by an executor (`analysis.executors`: local worker processes by default, or a Dask cluster);
-each worker compiles a model structure once and reuses it, so compilations number the distinct model
-structures per worker, not the variants. A variant
-that fails (bad config, no data left, failed convergence checks) is marked in the table and the sweep
-carries on. The naloxone column is the joint EXNEX model at the variant's robust weight (the exact
-version of the two-step route, which the primary report shows in full).
+Variants are the `sens_*.toml` configs (each extends the primary or the logit-normal config), the
+logit-normal config itself, and one leave-one-report-out variant per pooled report, generated here.
+`python -m analysis.fit` runs the sweep with the primary analysis and draws it into the report; this
+module's own command, `python -m analysis.sensitivity`, writes the same table to a page of its own and
+can spread the variants over local worker processes or a Dask cluster (`analysis.executors`). Every
+variant of one model structure reuses that structure's compiled sampler. A variant that cannot run on
+the data (a filter that leaves no report, a companion file it needs is missing) is marked "not run"
+with the reason, one that fails the convergence checks is marked "failed", and the sweep carries on.
+The naloxone column is the joint EXNEX model at the variant's robust weight, computed by weighting the
+variant's posterior draws with the naloxone likelihood (the same model as a joint fit, without a refit).
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ import logging
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.borrowing import fit_joint, target_arm
+from analysis.borrowing import reweighted_target, target_arm
 from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
 from analysis.errors import InputError
+from analysis.intervals import describe, describe_predictive
 from analysis.outputs import run_to_completion
-from analysis.intervals import describe
-from analysis.pipeline import run_analysis
+from analysis.pipeline import AnalysisResult, run_analysis
+from models import FAMILIES
 
 GROUPS = (
     ("outcome", "sens_outcome_"), ("prior", "sens_prior_"), ("prior", "sens_tau_"), ("evidence", "sens_evidence_"),
-    ("publication bias", "sens_selection_"), ("naloxone borrowing", "sens_naloxone_"),
+    ("publication bias", "sens_publication_"), ("small-study effects", "sens_metareg_"),
+    ("naloxone borrowing", "sens_naloxone_"),
 )
 
 
@@ -43,79 +47,92 @@ class Variant:
     group: str
     description: str
     path: Path
-    overrides: dict
+    overrides: dict = field(default_factory=dict)
 
 
-def discover_variants(data_path: Path | None) -> list[Variant]:
+def data_overrides(data_path: Path | None) -> dict:
+    """A user's evidence file for every variant; it comes without the shipped companion files."""
+    if data_path is None:
+        return {}
+    return {"path": str(Path(data_path).resolve()), "patients_path": "", "appraisal_path": "", "search_path": "",
+            "excluded_path": ""}
+
+
+def discover_variants(data_path: Path | None = None, seed: int | None = None) -> list[Variant]:
     """Primary, family, the sens_*.toml files, then leave-one-report-out for every pooled report."""
-    data = {"path": str(data_path.resolve())} if data_path else {}
-    found = [Variant("primary", "primary", "Primary analysis", DEFAULT_CONFIG, {"data": data}),
-             Variant("logit_normal", "likelihood family", "Logit-normal binomial", CONFIG_DIR / "logit_normal.toml",
-                     {"data": data})]
+    data = data_overrides(data_path)
+    base = {"data": data} | ({"sampling": {"seed": seed}} if seed is not None else {})
+    found = [Variant("primary", "primary", "Primary analysis", DEFAULT_CONFIG, base),
+             Variant("logit_normal", "likelihood family", "Logit-normal binomial", CONFIG_DIR / "logit_normal.toml", base)]
     for path in sorted(CONFIG_DIR.glob("sens_*.toml")):
         group = next((g for g, prefix in GROUPS if path.stem.startswith(prefix)), "other")
-        found.append(Variant(path.stem, group, "", path, {"data": data}))
-    _, pooled = load_config(DEFAULT_CONFIG, data=data).data.load()
+        found.append(Variant(path.stem, group, "", path, base))
+    _, pooled = load_config(DEFAULT_CONFIG, **base).load()
     for report_id in pooled.report_ids:
         found.append(Variant(f"loo_{report_id}", "leave one out", f"Without {report_id}", DEFAULT_CONFIG,
-                             {"data": {**data, "exclude_reports": [report_id]}}))
+                             {**base, "data": {**data, "exclude_reports": [report_id]}}))
     return found
 
 
-def run_variant(variant: Variant) -> dict:
-    """One row of the table (an executor task); user-caused problems become the row's error, not an exception."""
+def run_variant(variant: Variant, cache=None, result: AnalysisResult | None = None) -> dict:
+    """One row of the table (an executor task). `result`: the variant's analysis when it has been run
+    already (the primary, inside `analysis.fit`), so that its row carries the report's own numbers."""
     from analysis.executors import process_cache
 
-    cache = process_cache()
+    cache = cache if cache is not None else process_cache()
     row = {"variant": variant.name, "group": variant.group, "description": variant.description}
     try:
         config = load_config(variant.path, **variant.overrides)
         row["description"] = variant.description or config.description
-        table, data = config.data.load()
+        table, data = config.load()
     except InputError as err:
-        return {**row, "passed": False, "error": "; ".join(err.problems)}
-    result = run_analysis(config, data, cache)
+        return {**row, "status": "not run", "passed": False, "error": "; ".join(err.problems)}
+    result = result or run_analysis(config, data, cache, checks=False)
+    posterior = result.idata["posterior"]
     row.update(outcome=data.outcome, model=config.model.family, reports=len(data), patients=int(data.n.sum()),
                responders=int(data.y.sum()))
-    for key, draws in (("pooled", result.idata["posterior"]["pooled"]), ("predictive", result.idata["posterior"]["theta_new"])):
-        block = describe(draws)
+    predictive = describe_predictive(FAMILIES[config.model.family], posterior)
+    for key, block in (("pooled", describe(posterior["pooled"])), ("predictive", predictive)):
         row.update({f"{key}_mean": block["mean"], f"{key}_lo": block["ci95"][0], f"{key}_hi": block["ci95"][1]})
-    passed = result.convergence.passed
-    target = target_arm(config, table) if config.borrowing.enabled else None
+    failures = list(result.convergence.failures)
+    target = target_arm(config, table) if config.borrowing.enabled and not config.model.covariates else None
     if target is not None:
-        joint = fit_joint(config, result, target, config.borrowing.robust_weight, cache)
-        block = describe(joint.idata["posterior"]["theta_target"])
+        block = reweighted_target(config, result, target, config.borrowing.robust_weight)
         row.update(naloxone_mean=block["mean"], naloxone_lo=block["ci95"][0], naloxone_hi=block["ci95"][1])
-        passed = passed and joint.convergence.passed
-    failures = result.convergence.failures
-    return {**row, "passed": passed, "error": "; ".join(failures)}
+    passed = not failures
+    return {**row, "status": "passed" if passed else "failed", "passed": passed, "error": "; ".join(failures)}
 
 
-def run_sweep(variants: list[Variant], executor) -> pd.DataFrame:
-    table = pd.DataFrame(executor.map(run_variant, variants, progress="sensitivity variants"))
-    primary = table.set_index("variant").loc["primary"]
+def run_sweep(variants: list[Variant], executor, primary: AnalysisResult | None = None) -> pd.DataFrame:
+    """Every variant's row, in order, with each estimate's shift from the primary analysis."""
+    if primary is None:
+        rows = executor.map(run_variant, variants, progress="sensitivity variants")
+    else:  # in the command's own process: the primary row from the primary analysis itself
+        rows = [run_variant(v, result=primary if v.name == "primary" else None) for v in variants]
+    table = pd.DataFrame(rows)
+    reference = table.set_index("variant").loc["primary"]
     for key in ("pooled", "predictive", "naloxone"):
         if f"{key}_mean" in table:
-            table[f"{key}_shift"] = (table[f"{key}_mean"] - primary[f"{key}_mean"]).round(6)
+            table[f"{key}_shift"] = (table[f"{key}_mean"] - reference[f"{key}_mean"]).round(6)
     return table
 
 
-def prior_sensitivity(config: Config) -> pd.DataFrame:
-    """Power-scaling sensitivity (psense) of the primary model's population parameters (an executor task)."""
+def prior_sensitivity(config: Config, result: AnalysisResult | None = None) -> pd.DataFrame:
+    """Power-scaling sensitivity (psense) of the primary model's population parameters (an executor task;
+    `result`: the primary analysis when it has been run already)."""
     import arviz as az
     import pymc as pm
     import xarray as xr
 
     from analysis.executors import process_cache
-    from models import FAMILIES
 
-    cache = process_cache()
     family = FAMILIES[config.model.family]
-    _, data = config.data.load()
-    result = run_analysis(config, data, cache)
+    if result is None:
+        _, data = config.load()
+        result = run_analysis(config, data, process_cache())
     names = list(family.plotted_parameters)
     posterior = result.idata["posterior"].to_dataset()[names]
-    model = family.build_model(data.y, data.n, config.model.prior, config.model.selection_weight)
+    model = family.build_model(result.reports, config.model.prior)
     tree = xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": result.idata["log_likelihood"].to_dataset()})
     log_prior = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=False, progressbar=False)
     tree = xr.DataTree.from_dict({**{k: tree[k].to_dataset() for k in ("posterior", "log_likelihood")},
@@ -130,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.sensitivity", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "sensitivity")
     parser.add_argument("--data", type=Path, help="evidence CSV for every variant (default: the configs' data.path)")
+    parser.add_argument("--seed", type=int, help="random seed for every variant (default: the configs' sampling.seed)")
     parser.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1 = no subprocess)")
     parser.add_argument("--scheduler", help="address of a Dask scheduler to run the variants on instead")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        variants = discover_variants(args.data)
+        variants = discover_variants(args.data, args.seed)
         logging.getLogger("pymc").setLevel(logging.WARNING)
         from analysis.executors import make_executor
 
@@ -153,13 +171,13 @@ def _run(args: argparse.Namespace, variants: list[Variant], executor, started: f
 
     with executor:
         table = run_sweep(variants, executor)
-        primary = load_config(DEFAULT_CONFIG, data=variants[0].overrides["data"])
+        primary = load_config(DEFAULT_CONFIG, **variants[0].overrides)
         psense = executor.map(prior_sensitivity, [primary])[0]
-        compilations = executor.programs
+        programs = executor.programs
     elapsed = time.perf_counter() - started
-    write_sweep(table, psense, args.out, compilations=compilations, seconds=elapsed)
+    write_sweep(table, psense, args.out, programs=programs, seconds=elapsed)
     failed = table[~table["passed"].astype(bool)]
-    print(f"{len(table)} variants, {len(failed)} failed or marked; compilations: {compilations} "
+    print(f"{len(table)} variants, {len(failed)} failed or not run; sampler programs: {programs} "
           f"(model structures, per worker) on {executor.description}; wall time {elapsed:.0f} s; outputs: {args.out}")
     for _, row in failed.iterrows():
         print(f"  {row['variant']}: {row['error'] or 'failed'}", file=sys.stderr)

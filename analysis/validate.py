@@ -81,7 +81,7 @@ def build_simulations(spec: CheckSpec, config: Config) -> list:
     from analysis.borrowing import target_arm
     from analysis.calibration import simulate
 
-    table, data = config.data.load()
+    table, data = config.load()
     target_n = 0
     if spec.kind == "two_step":
         target = target_arm(config, table)

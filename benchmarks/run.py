@@ -70,7 +70,7 @@ def effective_samples_per_second() -> list[dict]:
     rows = []
     for label, path in (("beta-binomial", DEFAULT_CONFIG), ("logit-normal", CONFIG_DIR / "logit_normal.toml")):
         config = load_config(path)
-        _, data = config.data.load()
+        _, data = config.load()
         family, prior = FAMILIES[config.model.family], config.model.prior
         specs = {label: model_spec(config.model.family, data.y, data.n, prior),
                  f"{label} joint (naloxone 2 of 2, w = 0.2)": joint.model_spec(

@@ -1,34 +1,66 @@
-"""Pure model definitions: counts and prior settings in, `pm.Model` (and exact derived draws) out.
+"""Pure model definitions: report counts and prior settings in, `pm.Model` (and exact derived draws) out.
 
 Each family module offers the same small interface, so fitting, sensitivity analyses and calibration
 share one code path:
 
-- ``build_model(y, n, prior, selection_weight)``: the PyMC model; data, prior hyperparameters and the
-  publication weight of single-patient failures are ``pm.Data``;
-- ``structure_key(prior)``: models with equal keys (and equal padded sizes, see `padded_size`) share one
-  compiled sampler;
-- ``data_values(y, n, prior, selection_weight)``: the ``pm.Data`` values to swap into such a sampler;
-- ``initial_point(prior)``: data-independent starting values for the sampler;
+- ``build_model(reports, prior, bound)``: the PyMC model of a `Reports` set; data, covariates, the
+  publication-selection weight and prior hyperparameters are ``pm.Data``;
+- ``structure_key(prior, n_covariates)``: models with equal keys (and equal padded sizes, see
+  `models.padding`) share one compiled sampler;
+- ``data_values(reports, prior)``: the ``pm.Data`` values to swap into such a sampler;
+- ``initial_point(prior, n_covariates)``: data-independent starting values for the sampler;
 - ``hyperparameters``: the population-level variable names; ``plotted_parameters``: those to plot;
-- ``exchangeable_log_marginal(model, y, n)``: log p(y | population) for a new report, θ integrated out;
-- ``log_marginal_draws(posterior, y, n)``: log p(y_i | population) per draw and report, θ_i integrated
-  out (PSIS-LOO, the joint model);
+  ``heavy_tailed``: those whose posterior mean may not exist (summarised by quantiles only);
+- ``exchangeable_log_marginal(model, y, n, bound)``: log p(y | population) for a new report at the
+  average covariates, θ integrated out;
+- ``log_marginal_draws(posterior, reports)``: log p(y_i | population) per draw and report, θ_i integrated
+  out (PSIS-LOO);
 - ``draw_exchangeable_posterior(posterior, y, n, rng)``: exact draws of a new report's θ given its counts;
-- ``draw_new_theta(posterior, rng, size)``: θ for new reports from posterior (or prior) draws;
-- ``derive(posterior, y, n, rng)``: report θ_i, predictive θ_new and the pooled mean, from the draws.
+- ``draw_new_theta(posterior, rng, covariates)``: θ of new reports (one per covariate row; one at the
+  average covariates when None);
+- ``new_theta_distribution(posterior)``: the predictive distribution of θ for a new report,
+  Rao-Blackwellised (the average over the draws of its exact conditional distribution): CDF and moments;
+- ``derive(posterior, reports, rng)``: report θ_i, predictive θ_new, the pooled mean and the
+  between-report SD of θ, from the draws.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pymc as pm
 
-from models import beta_binomial, logit_normal
 
-FAMILIES = {
-    "beta_binomial": beta_binomial,
-    "logit_normal": logit_normal,
-}
+@dataclass(frozen=True)
+class Reports:
+    """What a model sees of the evidence: responders `y` of `n` treated per report; optional report-level
+    covariates (one column each, centred and scaled by the caller); which reports a publication-selection
+    mechanism applies to (`selected`) and its weight ω (`publication_weight`, 1 = no selection)."""
+
+    y: np.ndarray
+    n: np.ndarray
+    covariates: np.ndarray | None = None
+    selected: np.ndarray | None = None
+    publication_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        y, n = np.asarray(self.y, dtype=np.int64), np.asarray(self.n, dtype=np.int64)
+        covariates = np.zeros((y.size, 0)) if self.covariates is None else np.asarray(self.covariates, dtype=float)
+        selected = np.zeros(y.size, dtype=bool) if self.selected is None else np.asarray(self.selected, dtype=bool)
+        for name, value in {"y": y, "n": n, "covariates": covariates, "selected": selected}.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "publication_weight", float(self.publication_weight))
+
+    def __len__(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def n_covariates(self) -> int:
+        return int(self.covariates.shape[1])
+
+    def subset(self, keep) -> "Reports":
+        """The reports where `keep` is true (a boolean mask or indices), everything else unchanged."""
+        return Reports(self.y[keep], self.n[keep], self.covariates[keep], self.selected[keep], self.publication_weight)
 
 
 @dataclass(frozen=True)
@@ -43,17 +75,23 @@ class ModelSpec:
     """The real number of reports: draws along the padded `report` dimension beyond it are dropped."""
 
 
-def model_spec(family_name: str, y, n, prior, selection_weight: float = 1.0) -> ModelSpec:
+def model_spec(family_name: str, reports: Reports, prior) -> ModelSpec:
     """The reports' model, as the joint model with an empty target arm.
 
     A target arm with n = 0 adds log 1 = 0 to the log density, so the reports' model and every joint
-    (EXNEX) model of the same family and prior share one compiled sampler: one compilation per analysis
-    instead of two. `selection_weight` ω: the relative chance that a single-patient failure is published.
+    (EXNEX) model of the same family and prior share one compiled sampler.
     """
-    return joint.model_spec(family_name, y, n, 0, 0, prior, EMPTY_TARGET_WEIGHT, (1.0, 1.0), selection_weight)
+    return joint.model_spec(family_name, reports, 0, 0, prior, EMPTY_TARGET_WEIGHT, (1.0, 1.0))
 
 
 EMPTY_TARGET_WEIGHT = 0.5
 """Any w in (0, 1) gives log((1 − w) · 1 + w · 1) = 0 for an empty target arm."""
+
+from models import beta_binomial, logit_normal  # noqa: E402  (the families use Reports above)
+
+FAMILIES = {
+    "beta_binomial": beta_binomial,
+    "logit_normal": logit_normal,
+}
 
 from models import joint  # noqa: E402  (joint builds on FAMILIES and ModelSpec above)

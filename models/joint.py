@@ -23,7 +23,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from scipy import stats
 
-from models import FAMILIES, ModelSpec, beta_binomial
+from models import FAMILIES, ModelSpec, Reports, beta_binomial
 
 
 def data_values(y_target: int, n_target: int, weight: float, vague: tuple[float, float]) -> dict:
@@ -36,11 +36,12 @@ def data_values(y_target: int, n_target: int, weight: float, vague: tuple[float,
     }
 
 
-def build_model(family_name: str, y, n, y_target: int, n_target: int, prior, weight: float, vague,
-                selection_weight: float = 1.0) -> pm.Model:
+def build_model(family_name: str, reports: Reports, y_target: int, n_target: int, prior, weight: float,
+                vague) -> pm.Model:
+    """The reports' model plus the target arm; the target is a new report at the average covariates."""
     family = FAMILIES[family_name]
-    bound = _count_bound(n, n_target)
-    model = family.build_model(y, n, prior, selection_weight, bound)
+    bound = _count_bound(reports.n, n_target)
+    model = family.build_model(reports, prior, bound)
     with model:
         d = {k: pm.Data(k, v) for k, v in data_values(y_target, n_target, weight, vague).items()}
         y_t, n_t, w = d["target_responders"], d["target_n"], d["nonexchangeable_weight"]
@@ -50,15 +51,15 @@ def build_model(family_name: str, y, n, y_target: int, n_target: int, prior, wei
     return model
 
 
-def model_spec(family_name: str, y, n, y_target: int, n_target: int, prior, weight: float, vague,
-               selection_weight: float = 1.0) -> ModelSpec:
+def model_spec(family_name: str, reports: Reports, y_target: int, n_target: int, prior, weight: float,
+               vague) -> ModelSpec:
     family = FAMILIES[family_name]
     return ModelSpec(
-        key=("joint_exnex", *family.structure_key(prior), _count_bound(n, n_target)),
-        build=lambda: build_model(family_name, y, n, y_target, n_target, prior, weight, vague, selection_weight),
-        values={**family.data_values(y, n, prior, selection_weight), **data_values(y_target, n_target, weight, vague)},
-        initial_point=family.initial_point(prior),
-        reports=len(y),
+        key=("joint_exnex", *family.structure_key(prior, reports.n_covariates), _count_bound(reports.n, n_target)),
+        build=lambda: build_model(family_name, reports, y_target, n_target, prior, weight, vague),
+        values={**family.data_values(reports, prior), **data_values(y_target, n_target, weight, vague)},
+        initial_point=family.initial_point(prior, reports.n_covariates),
+        reports=len(reports),
     )
 
 
@@ -71,8 +72,7 @@ def derive_target(
 ) -> xr.Dataset:
     """θ_target and the posterior probability that the target is exchangeable, per draw, exactly."""
     family = FAMILIES[family_name]
-    log_ex = np.log1p(-weight) + family.log_marginal_draws(posterior, y_target, n_target)[..., 0] if weight < 1 else None
-    log_nex = np.log(weight) + stats.betabinom.logpmf(y_target, n_target, *vague) if weight > 0 else None
+    log_ex, log_nex = _log_components(family, posterior, y_target, n_target, weight, vague)
     shape = posterior["mu"].shape
     if log_nex is None:
         p_exchangeable = np.ones(shape)
@@ -90,3 +90,21 @@ def derive_target(
     return xr.Dataset(
         {"theta_target": (dims, theta), "p_exchangeable": (dims, p_exchangeable)}, coords=posterior["mu"].coords
     )
+
+
+def target_log_likelihood(family_name: str, posterior: xr.Dataset, y_target: int, n_target: int, weight: float,
+                          vague) -> np.ndarray:
+    """log p(y_target | population) per draw: the joint model's extra factor. Weighting draws of the
+    reports' posterior by it gives the joint model's posterior exactly (importance sampling with
+    weights at most 1), without fitting the joint model."""
+    log_ex, log_nex = _log_components(FAMILIES[family_name], posterior, y_target, n_target, weight, vague)
+    if log_ex is None:
+        return np.full(posterior["mu"].shape, log_nex)
+    return log_ex if log_nex is None else np.logaddexp(log_ex, log_nex)
+
+
+def _log_components(family, posterior, y_target, n_target, weight, vague):
+    """log((1 − w) p_exchangeable(y)) and log(w p_vague(y)); None for a component of weight 0."""
+    log_ex = np.log1p(-weight) + family.log_target_marginal(posterior, y_target, n_target) if weight < 1 else None
+    log_nex = np.log(weight) + stats.betabinom.logpmf(y_target, n_target, *vague) if weight > 0 else None
+    return log_ex, log_nex

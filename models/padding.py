@@ -18,3 +18,9 @@ def pad(values, size: int) -> np.ndarray:
     """An integer count array padded with zeros (empty reports) to `size`."""
     values = np.asarray(values, dtype=np.int64)
     return np.concatenate([values, np.zeros(size - values.size, dtype=np.int64)])
+
+
+def pad_rows(values, size: int) -> np.ndarray:
+    """A float matrix (one row per report) padded with zero rows to `size` rows."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.concatenate([values, np.zeros((size - values.shape[0], values.shape[1]))])

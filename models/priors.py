@@ -5,6 +5,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 
+SLOPE_SD = 2.5
+"""Gelman et al. (2008)'s weakly informative scale for logistic regression coefficients, with binary
+covariates centred and continuous ones centred and divided by two standard deviations: a one-unit change
+(a binary contrast, or ±1 SD) moving the log-odds by more than 5 is a priori unlikely (95%)."""
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -27,6 +33,8 @@ class BetaBinomialPrior(_Settings):
     mean_b: PositiveFloat = 1.0
     u_scale: PositiveFloat = 0.5
     u_max: PositiveFloat = 10.0
+    slope_sd: PositiveFloat = SLOPE_SD
+    """β ~ Normal(0, slope_sd) per covariate on the logit of the report mean (meta-regression only)."""
 
 
 class LogitNormalPrior(_Settings):
@@ -40,3 +48,5 @@ class LogitNormalPrior(_Settings):
     mu_sd: PositiveFloat = 2.0
     tau_dist: Literal["half_normal", "half_cauchy"] = "half_normal"
     tau_scale: PositiveFloat = Field(1.0)
+    slope_sd: PositiveFloat = SLOPE_SD
+    """β ~ Normal(0, slope_sd) per covariate on the logit scale (meta-regression only)."""

@@ -59,10 +59,22 @@ class GridPosterior:
         return float(np.interp(q, cdf, values[order]))
 
 
-def beta_binomial(y, n, prior, size: int = 600, logit_mu_range=(-5.0, 6.0), log_u_range=(-5.0, None)) -> GridPosterior:
+def _log_selection(log_p_all, y, n, selected, weight) -> np.ndarray:
+    """Publication selection: Σ over reports in scope of [y_i < n_i] log ω − log(P_i + ω(1 − P_i)),
+    with log P_i = log P(y_i = n_i | population) given per report along the last axis."""
+    if selected is None or weight == 1.0:
+        return 0.0
+    p_all = np.exp(log_p_all)
+    term = np.where(np.asarray(y) < np.asarray(n), np.log(weight), 0.0) - np.log(p_all + weight * (1 - p_all))
+    return np.sum(np.where(np.asarray(selected), term, 0.0), axis=-1)
+
+
+def beta_binomial(y, n, prior, size: int = 600, logit_mu_range=(-5.0, 6.0), log_u_range=(-5.0, None),
+                  selected=None, weight: float = 1.0) -> GridPosterior:
     """Posterior of (μ, u = κ^(-1/2)) for a `BetaBinomialPrior`, θ integrated out, on a grid in
     (logit μ, log u). The ranges must hold all but a negligible share of the posterior; the lower end of
-    log u truncates near-homogeneity (κ ≤ e^(-2 log u))."""
+    log u truncates near-homogeneity (κ ≤ e^(-2 log u)). `selected`, `weight`: publication selection of
+    the reports in scope (see models.publication), P(y = n) = B(α + n, β) / B(α, β)."""
     log_u_max = log_u_range[1]
     if log_u_max is None:
         log_u_max = np.log(prior.u_max) if prior.kind == "bda3" else np.log(prior.u_scale) + 2.0
@@ -75,6 +87,8 @@ def beta_binomial(y, n, prior, size: int = 600, logit_mu_range=(-5.0, 6.0), log_
     loglik = np.zeros_like(a)
     for yi, ni in zip(y, n):
         loglik += betaln(a + yi, b + ni - yi) - betaln(a, b)
+    log_p_all = np.stack([betaln(a + ni, b) - betaln(a, b) for ni in n], axis=-1)
+    loglik = loglik + _log_selection(log_p_all, y, n, selected, weight)
     log_prior = stats.beta.logpdf(mu, prior.mean_a, prior.mean_b)
     if prior.kind == "weakly_informative":
         log_prior = log_prior + stats.halfnorm.logpdf(u, scale=prior.u_scale)
@@ -90,19 +104,28 @@ def beta_binomial(y, n, prior, size: int = 600, logit_mu_range=(-5.0, 6.0), log_
 
 def as_logit_normal(tau_scale: float = 1.0, size: int = 300) -> GridPosterior:
     """RBesT gMAP set-up: logit θ_i ~ N(μ, τ), μ ~ N(0, 2), τ ~ HalfNormal(tau_scale); θ_i integrated out."""
+    return logit_normal(AS_R, AS_N, tau_scale=tau_scale, size=size, mu_range=(-2.6, 0.4), tau_max=3.0)
+
+
+def logit_normal(y, n, tau_scale: float = 1.0, mu_sd: float = 2.0, size: int = 300, mu_range=(-2.6, 0.4),
+                 tau_max: float = 3.0, selected=None, weight: float = 1.0) -> GridPosterior:
+    """logit θ_i ~ N(μ, τ), μ ~ N(0, mu_sd), τ ~ HalfNormal(tau_scale), θ_i integrated out by 80-node
+    Gauss-Hermite quadrature; `selected`, `weight`: publication selection as in `beta_binomial`."""
     nodes, node_weights = np.polynomial.hermite_e.hermegauss(80)
     node_weights = node_weights / node_weights.sum()
-    mu_grid = np.linspace(-2.6, 0.4, size)
-    tau_grid = np.linspace(1e-4, 3.0, size)
+    mu_grid = np.linspace(*mu_range, size)
+    tau_grid = np.linspace(1e-4, tau_max, size)
     mu, tau = np.meshgrid(mu_grid, tau_grid, indexing="ij")
+    eta = mu[..., None] + tau[..., None] * nodes
     loglik = np.zeros_like(mu)
-    for r, n in zip(AS_R, AS_N):
-        eta = mu[..., None] + tau[..., None] * nodes
-        log_binom = gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
+    for r, m in zip(y, n):
+        log_binom = gammaln(m + 1) - gammaln(r + 1) - gammaln(m - r + 1)
         # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta): finite for every node.
-        log_pmf = log_binom - r * np.logaddexp(0, -eta) - (n - r) * np.logaddexp(0, eta)
+        log_pmf = log_binom - r * np.logaddexp(0, -eta) - (m - r) * np.logaddexp(0, eta)
         loglik += logsumexp(log_pmf, b=node_weights, axis=-1)
-    logpost = loglik + stats.norm.logpdf(mu, 0, 2) + stats.halfnorm.logpdf(tau, scale=tau_scale)
+    log_p_all = np.stack([logsumexp(-m * np.logaddexp(0, -eta), b=node_weights, axis=-1) for m in n], axis=-1)
+    loglik = loglik + _log_selection(log_p_all, y, n, selected, weight)
+    logpost = loglik + stats.norm.logpdf(mu, 0, mu_sd) + stats.halfnorm.logpdf(tau, scale=tau_scale)
     weights = np.exp(logpost - logsumexp(logpost))
     pop_mean = expit(mu[..., None] + tau[..., None] * nodes) @ node_weights
     return GridPosterior(

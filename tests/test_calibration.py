@@ -17,7 +17,7 @@ from analysis.executors import DaskExecutor, InProcessExecutor, LocalExecutor, m
 
 
 def _primary_data(config):
-    return config.data.load()[1]
+    return config.load()[1]
 
 
 def test_validate_command_writes_a_calibrated_verdict(tmp_path, model_cache):

@@ -214,7 +214,8 @@ def process_runs(bad_files, tmp_path_factory) -> dict[str, subprocess.CompletedP
     config = tmp_path_factory.mktemp("config") / "my variant.toml"
     config.write_text(
         EXTENDS_DEFAULT + "sampling = 'fast'\n"
-        "[model]\nselection_weight = 0\nfamly = 'logit_normal'\n[borrowing]\nrobust_weight = 1.5\n"
+        "[model]\nfamly = 'logit_normal'\n[model.publication]\nmechanism = 'all_responders'\nweight = 0\n"
+        "[borrowing]\nrobust_weight = 1.5\n"
     )
     argv = {case: ("--data", str(bad_files[case][0]), "--out", str(bad_files[case][1])) for case in PROCESS_CASES}
     argv["config"] = ("--config", str(config), "--data", str(REPORTS), "--seed", "3", "--out", str(config.parent / "out"))
@@ -481,8 +482,15 @@ BAD_CONFIGS = [
     ("[borrowing]\nweight_sweep = [0.0, 2.0]\n", "borrowing.weight_sweep.1: Input should be less than or equal to 1"),
     ("[borrowing]\nrobust_weight = 'high'\n", "borrowing.robust_weight: Input should be a valid number"),
     ("[borrowing]\nvague = [1.0, -1.0]\n", "borrowing.vague.1: Input should be greater than 0"),
-    ("[model]\nselection_weight = 0\n", "model.selection_weight: Input should be greater than 0"),
-    ("[model]\nselection_weight = 1.5\n", "model.selection_weight: Input should be less than or equal to 1"),
+    ("[model.publication]\nmechanism = 'all_responders'\nweight = 0\n",
+     "model.publication.weight: Input should be greater than 0"),
+    ("[model.publication]\nmechanism = 'single_patient'\nweight = 1.5\n",
+     "model.publication.weight: Input should be less than or equal to 1"),
+    ("[model.publication]\nweight = 0.5\n", "model.publication: Value error, weight applies only with a mechanism"),
+    ("[model.publication]\nmechanism = 'some'\n", "model.publication.mechanism: Input should be 'none'"),
+    ("[model]\nselection_weight = 0.5\n", "model: Value error, selection_weight is replaced by [model.publication]"),
+    ("[model]\ncovariates = ['size']\n", "model.covariates.0: Input should be 'log_n'"),
+    ("[data]\nmax_dose_mg = 6.25\n", "data: Value error, max_dose_mg selected on the highest dose"),
     ("[model.beta_binomial]\nu_scale = -0.5\n", "model.beta_binomial.u_scale: Input should be greater than 0"),
     ("[model.logit_normal]\nmu_sd = 0\n", "model.logit_normal.mu_sd: Input should be greater than 0"),
     ("[data]\nknown_drugs = 'naltrexone'\n", "data.known_drugs: Input should be a valid tuple"),
@@ -550,7 +558,7 @@ def test_command_refuses_a_bad_config_in_one_line_per_problem(process_runs):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     lines = run.stderr.splitlines()
     assert sorted(line.split(": ")[2] for line in lines) == [
-        "borrowing.robust_weight", "model.famly", "model.selection_weight", "sampling"
+        "borrowing.robust_weight", "model.famly", "model.publication.weight", "sampling"
     ]
     assert all(line.startswith(f"error: {config}: ") for line in lines)
     assert not (config.parent / "out").exists()

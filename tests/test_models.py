@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from analysis import sampling
 from analysis.config import load_config
-from models import FAMILIES, beta_binomial, logit_normal, model_spec
+from models import FAMILIES, Reports, beta_binomial, logit_normal, model_spec
 from models.padding import padded_size
 from models.priors import BetaBinomialPrior
 
@@ -41,7 +41,7 @@ def _constant_posterior(draws: int, **values) -> xr.Dataset:
 
 def test_report_theta_is_drawn_from_its_exact_conditional_beta():
     mu, kappa, draws = 0.7, 5.0, 200_000
-    derived = beta_binomial.derive(_constant_posterior(draws, mu=mu, kappa=kappa), Y, N, np.random.default_rng(1))
+    derived = beta_binomial.derive(_constant_posterior(draws, mu=mu, kappa=kappa), Reports(Y, N), np.random.default_rng(1))
     a, b = mu * kappa + Y, (1 - mu) * kappa + N - Y
     exact_mean, exact_sd = a / (a + b), np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
     estimate = derived["theta"].mean(("chain", "draw")).values
@@ -67,9 +67,9 @@ def test_population_mean_quadrature():
 def test_models_expose_data_and_priors_as_swappable_data(family):
     module = FAMILIES[family]
     prior = load_config(model={"family": family}).model.prior
-    model = module.build_model(Y, N, prior)
+    model = module.build_model(Reports(Y, N), prior)
     shared = {v.name for v in model.data_vars}
-    assert shared == set(module.data_values(Y, N, prior))
+    assert shared == set(module.data_values(Reports(Y, N), prior))
     free = {v.name for v in model.free_RVs}
     assert set(module.hyperparameters) - {"kappa"} <= free
 
@@ -79,8 +79,8 @@ def test_reports_model_is_the_joint_model_with_an_empty_target_arm(family):
     """The shared structure adds log 1 = 0 for an empty target arm: same log density as the plain model."""
     y, n = np.array([1, 5, 2, 1]), np.array([4, 9, 2, 1])
     prior = load_config(model={"family": family}).model.prior
-    plain = FAMILIES[family].build_model(y, n, prior)
-    shared = model_spec(family, y, n, prior).build()
+    plain = FAMILIES[family].build_model(Reports(y, n), prior)
+    shared = model_spec(family, Reports(y, n), prior).build()
     point = plain.initial_point()
     for shift in (-1.0, 0.0, 1.5):
         moved = {k: v + shift for k, v in point.items()}
@@ -93,7 +93,7 @@ def test_padding_and_the_static_loop_bound_leave_the_log_density_unchanged(famil
     exactly nothing: the padded model's log density equals the unpadded likelihood plus the priors."""
     prior = load_config(model={"family": family}).model.prior
     y, n = np.array([0, 3, 7, 8, 1]), np.array([3, 3, 8, 14, 1])
-    small = model_spec(family, y, n, prior).build()
+    small = model_spec(family, Reports(y, n), prior).build()
     large = model_with_bound(family, y, n, prior, bound=64)
     assert small["n_treated"].get_value().size == padded_size(len(y)) > len(y)
     point = small.initial_point()
@@ -110,7 +110,7 @@ def test_padding_and_the_static_loop_bound_leave_the_log_density_unchanged(famil
 
 def model_with_bound(family, y, n, prior, bound):
     module = FAMILIES[family]
-    return module.build_model(y, n, prior, 1.0, bound)
+    return module.build_model(Reports(y, n), prior, bound)
 
 
 def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model_cache):
@@ -121,8 +121,8 @@ def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model
     y, n = np.array([1, 5, 2]), np.array([4, 9, 2])
 
     before = model_cache.compilations
-    model_cache.sample(model_spec("beta_binomial", Y, N, BetaBinomialPrior()), settings, seed=1)
-    spec = model_spec("beta_binomial", y, n, prior)
+    model_cache.sample(model_spec("beta_binomial", Reports(Y, N), BetaBinomialPrior()), settings, seed=1)
+    spec = model_spec("beta_binomial", Reports(y, n), prior)
     reused = model_cache.sample(spec, settings, seed=3)["posterior"]
     assert model_cache.compilations - before <= 1  # at most the first use of this structure builds
 
@@ -133,4 +133,4 @@ def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model
     np.testing.assert_array_equal(reused["mu"].values, b["mu"].values)
     np.testing.assert_array_equal(reused["kappa"].values, b["kappa"].values)
     assert not np.array_equal(reused["mu"].values[0], model_cache.sample(
-        model_spec("beta_binomial", Y, N, BetaBinomialPrior()), settings, seed=3)["posterior"]["mu"].values[0])
+        model_spec("beta_binomial", Reports(Y, N), BetaBinomialPrior()), settings, seed=3)["posterior"]["mu"].values[0])

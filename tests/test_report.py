@@ -106,7 +106,7 @@ def test_report_covers_the_reviewers_sections(primary_run):
 def test_report_of_another_config_describes_that_model(model_cache, tmp_path):
     config = tmp_path / "variant.toml"
     config.write_text(
-        f'extends = "{CONFIG_DIR / "logit_normal.toml"}"\n[model]\nselection_weight = 0.5\n[model.logit_normal]\n'
+        f'extends = "{CONFIG_DIR / "logit_normal.toml"}"\n[model.publication]\nmechanism = "single_patient"\nweight = 0.5\n[model.logit_normal]\n'
         'tau_dist = "half_cauchy"\ntau_scale = 0.5\n[borrowing]\nenabled = false\n'
     )
     assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_OK

@@ -114,7 +114,7 @@ def test_command_warns_about_a_single_report(tmp_path, model_cache, capsys):
 
 
 def test_the_shipped_data_raise_no_warning():
-    _, data = load_config().data.load()
+    _, data = load_config().load()
     assert data.what_cannot_be_learnt() == []
 
 

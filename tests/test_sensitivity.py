@@ -5,14 +5,11 @@ import tomllib
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate
 
 from analysis import sensitivity
 from analysis.config import CONFIG_DIR, PROJECT_ROOT, load_config
-from analysis.data import BinomialData, Selection, load_evidence, select_counts
-from analysis.pipeline import run_analysis
+from analysis.data import Selection, load_evidence, read_table, select_counts
 from analysis.executors import LocalExecutor
-from mc import assert_matches
 
 REPORTS = PROJECT_ROOT / "data" / "reports.csv"
 VARIANTS = sorted(CONFIG_DIR.glob("sens_*.toml"))
@@ -55,9 +52,20 @@ def test_series_and_single_patient_filters(table):
     assert set(single.n) == {1} and len(single) == 4  # Kollman, Garayar Cantero, Sonthalia, McBride
 
 
-def test_low_dose_filter_keeps_reports_with_a_stated_dose_at_most_6_25(table):
-    low = _selected(table, max_dose_mg=6.25)
-    assert set(low.report_ids) == {"Albers2017", "Ibrahim2017", "GarayarCantero2019", "Sonthalia2019", "Moulin2019", "Gavali2024"}
+def test_low_dose_filter_selects_on_the_starting_dose_per_patient_where_known(table):
+    """Non-responders were escalated, so the highest dose depends on the outcome; the starting dose does
+    not. Reports with patient rows count only the patients whose starting dose is known and low."""
+    patients = read_table(PROJECT_ROOT / "data" / "patients.csv")
+    low = select_counts(table, "any_response", "naltrexone", Selection(max_start_dose_mg=6.25), patients)
+    counts = dict(zip(low.report_ids, zip(low.y, low.n)))
+    # Started at 1.5-6 mg (report level): the escalated non-responders stay in.
+    assert counts["Series14_Menta2024"] == (8, 14) and counts["JasansBarcelo2020"] == (7, 8)
+    # Cao2018: patient 1 started at 4.5 mg, patient 2 at 12.5 mg, patient 3's dose was not read.
+    assert counts["Cao2018"] == (1, 1)
+    assert "Grolleau2020" not in counts  # both started at 12.5 mg
+    assert {"Kollman2018", "McBride2020"}.isdisjoint(counts)  # no dose stated
+    without_patients = select_counts(table, "any_response", "naltrexone", Selection(max_start_dose_mg=6.25))
+    assert dict(zip(without_patients.report_ids, without_patients.n))["Cao2018"] == 3  # report-level dose_mg_min 4.5
 
 
 def test_source_level_filters(table):
@@ -85,38 +93,6 @@ def test_leave_one_out_variants_drop_exactly_one_report(table):
         config = load_config(variant.path, **variant.overrides)
         left = select_counts(table, "any_response", "naltrexone", config.data.selection())
         assert set(primary.report_ids) - set(left.report_ids) == {variant.name.removeprefix("loo_")}
-
-
-# --- the publication-bias selection model --------------------------------------------------------------
-
-
-def _exact_mean_of_mu(successes: int, failures: int, weight: float) -> float:
-    """μ ~ Beta(1, 1); each published single-patient report: P(y | pub) = μ^y (ω(1 − μ))^(1−y) / (μ + ω(1 − μ))."""
-    def likelihood(mu):
-        return mu**successes * (weight * (1 - mu)) ** failures / (mu + weight * (1 - mu)) ** (successes + failures)
-
-    evidence = integrate.quad(likelihood, 0, 1)[0]
-    return integrate.quad(lambda mu: mu * likelihood(mu), 0, 1)[0] / evidence
-
-
-@pytest.mark.parametrize("successes, failures, weight", [(4, 0, 0.25), (3, 1, 0.5), (3, 1, 1.0)])
-def test_selection_model_matches_the_exact_answer_for_single_patient_reports(model_cache, successes, failures, weight):
-    y = np.array([1] * successes + [0] * failures)
-    data = BinomialData(tuple(f"case{i}" for i in range(y.size)), np.ones_like(y), y, "any_response", "naltrexone")
-    config = load_config(model={"selection_weight": weight}, sampling={"draws": 2500})
-    result = run_analysis(config, data, model_cache)
-    assert result.convergence.passed, result.convergence.failures
-    exact = _exact_mean_of_mu(successes, failures, weight)
-    assert_matches(result.idata["posterior"]["pooled"], exact, label=f"mu (omega={weight})")
-    if weight == 1.0:  # no selection: the conjugate answer
-        assert exact == pytest.approx((successes + 1) / (successes + failures + 2), abs=1e-9)
-
-
-def test_publication_bias_lowers_the_estimate_when_successes_are_overrepresented(model_cache):
-    data = BinomialData(("a", "b", "c", "d"), np.ones(4, dtype=int), np.ones(4, dtype=int), "any_response", "naltrexone")
-    means = [float(run_analysis(load_config(model={"selection_weight": w}), data, model_cache).idata["posterior"]["pooled"].mean())
-             for w in (1.0, 0.5, 0.25)]
-    assert means[0] > means[1] > means[2]
 
 
 # --- the sweep ---------------------------------------------------------------------------------------

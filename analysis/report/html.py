@@ -111,11 +111,18 @@ def model_specification(config: Config, n_reports: int) -> list[tuple[str, str]]
         lines.append(("pooled = E[expit(μ + τ z)]", "population mean response probability, by Gauss-Hermite "
                                                     "quadrature per draw; expit(μ) is the median report"))
         lines.append(("θ_new = expit(μ + τ z_new)", "response probability in a new report (predictive)"))
-    omega = config.model.selection_weight
-    if omega != 1:
-        lines.append((f"single-patient reports: P(y | published) = P(y) · ω^(1−y) / P(pub), ω = {omega:g}",
-                      "publication bias: a single patient who did not respond is published with relative "
-                      f"probability {omega:g}; P(pub) = m + ω(1 − m), m the population mean response probability"))
+    publication = config.model.publication
+    if publication.mechanism == "none":
+        lines.append(("publication: not modelled (every report equally likely to be published)",
+                      "the primary analysis takes the reports at face value; the bias scenarios of the sensitivity "
+                      "analyses model selective publication of reports with a non-responder"))
+    else:
+        scope = "single-patient reports" if publication.mechanism == "single_patient" else "reports of any size"
+        lines.append((f"P(y_i | published) = P(y_i) · ω^[y_i < n_i] / (P(y_i = n_i) + ω(1 − P(y_i = n_i))), "
+                      f"ω = {publication.weight:g}",
+                      f"publication bias ({scope}): an all-responder report is always published, one with a "
+                      f"non-responder with relative probability {publication.weight:g}; P(y_i = n_i) is the "
+                      "chance that a report of that size is all-responder, under the model"))
     return lines
 
 

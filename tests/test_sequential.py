@@ -1,0 +1,407 @@
+"""The sequential (continuation-ratio) model of the graded outcomes: the likelihood against brute-force
+enumeration of patient-level outcomes, the MCMC posterior against an exact grid posterior, a clean fit
+of the shipped data, nesting, padding, program reuse, and the worst-case variant."""
+
+import itertools
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import pytest
+import xarray as xr
+from scipy import stats
+from scipy.special import expit, logit, logsumexp
+
+from analysis.config import PROJECT_ROOT, load_config
+from analysis.data import load_evidence
+from analysis.sampling import ModelCache
+from mc import MCSE_MULTIPLE, assert_matches
+from models import sequential
+from models.padding import padded_size
+from models.sequential import MISSING, OUTCOMES, STAGES, SequentialPrior
+
+# --- the likelihood ------------------------------------------------------------------------------------------
+
+# A patient's outcome: no response, or a response that is (not marked | marked, not complete | complete)
+# and (not | is) sustained: 7 categories, as (responded, marked, complete, sustained).
+CATEGORIES = [(0, 0, 0, 0)] + [(1, m, c, s) for m, c in ((0, 0), (1, 0), (1, 1)) for s in (0, 1)]
+PROBABILITIES = [
+    np.array([0.7, 0.4, 0.6, 0.8]),
+    np.array([0.05, 0.9, 0.2, 0.5]),
+    np.array([0.999, 0.01, 0.97, 0.3]),
+]
+
+
+def category_probabilities(p):
+    """P(category) for one patient: respond p1; if so marked p2, if marked complete p3; sustained p4."""
+    p1, p2, p3, p4 = p
+    chain = {(0, 0): 1 - p2, (1, 0): p2 * (1 - p3), (1, 1): p2 * p3}
+    return np.array([1 - p1] + [p1 * chain[m, c] * (p4 if s else 1 - p4) for _, m, c, s in CATEGORIES[1:]])
+
+
+def brute_force(p, n):
+    """{graded pattern: {observed counts (−1 = ungraded): probability}} by enumerating all 7^n patients."""
+    weights = category_probabilities(p)
+    full = {}
+    for combo in itertools.product(range(len(CATEGORIES)), repeat=n):
+        counts = tuple(int(x) for x in np.sum([CATEGORIES[k] for k in combo], axis=0)) if n else (0, 0, 0, 0)
+        full[counts] = full.get(counts, 0.0) + float(np.prod(weights[list(combo)]))
+    patterns = {}
+    for pattern in itertools.product((False, True), repeat=4):
+        observed = {}
+        for counts, probability in full.items():
+            key = tuple(c if g else MISSING for c, g in zip(counts, pattern))
+            observed[key] = observed.get(key, 0.0) + probability
+        patterns[pattern] = observed
+    return patterns
+
+
+@pytest.fixture(scope="module")
+def loglik():
+    counts, n, logit_p = pt.lmatrix("counts"), pt.lvector("n"), pt.dmatrix("logit_p")
+    value = sequential.log_likelihood(counts, n, logit_p, bound=8)
+    return pytensor.function([counts, n, logit_p], value), pytensor.function(
+        [counts, n, logit_p], pytensor.grad(value.sum(), logit_p))
+
+
+@pytest.mark.parametrize("p", PROBABILITIES, ids=lambda p: "p=" + ",".join(f"{x:g}" for x in p))
+def test_likelihood_equals_brute_force_enumeration_for_every_missingness_pattern(loglik, p):
+    value, _ = loglik
+    checked = 0
+    for n in range(1, 5):
+        for pattern, observed in brute_force(p, n).items():
+            counts = np.array(list(observed), dtype=np.int64)
+            exact = np.log(np.array(list(observed.values())))
+            ours = value(counts, np.full(len(counts), n), np.tile(logit(p), (len(counts), 1)))
+            np.testing.assert_allclose(ours, exact, rtol=0, atol=1e-10, err_msg=f"n={n}, graded={pattern}")
+            checked += len(counts)
+    assert checked == 957  # distinct observable count vectors over n = 1..4 and the 16 patterns
+
+
+def test_likelihood_and_its_gradient_stay_finite_at_extreme_logits(loglik):
+    value, gradient = loglik
+    patterns = np.array(list(itertools.product((False, True), repeat=4)))
+    counts = np.where(patterns, np.array([3, 2, 1, 2]), MISSING)
+    n = np.full(len(counts), 3)
+    for logit_p in (40.0, -40.0, 800.0, -800.0, np.array([700.0, -700.0, 700.0, -700.0])):
+        logit_p = np.broadcast_to(logit_p, (len(counts), 4)).astype(float)
+        assert not np.any(np.isnan(value(counts, n, logit_p)))
+        assert np.all(np.isfinite(gradient(counts, n, logit_p)))
+    # An empty (padded) report, or one with no graded stage, adds exactly 0.
+    empty = np.array([[MISSING] * 4, [MISSING] * 4])
+    assert np.all(value(empty, np.array([0, 5]), np.zeros((2, 4))) == 0.0)
+
+
+def test_simulated_counts_follow_the_likelihood(loglik):
+    """`simulate_counts` draws from the model the likelihood describes (here with every stage graded and
+    with the response count ungraded, which uses the exact sum over A)."""
+    value, _ = loglik
+    p, n, draws = np.array([0.6, 0.5, 0.7, 0.4]), 3, 200_000
+    rng = np.random.default_rng(4)
+    for graded in ([True] * 4, [False, True, False, True]):
+        sims = sequential.simulate_counts(np.full(draws, n), np.tile(p, (draws, 1)), rng, np.tile(graded, (draws, 1)))
+        keys, freq = np.unique(sims, axis=0, return_counts=True)
+        expected = np.exp(value(keys, np.full(len(keys), n), np.tile(logit(p), (len(keys), 1))))
+        assert expected.sum() == pytest.approx(1.0, abs=1e-12)  # every possible outcome was drawn
+        assert np.all(np.abs(freq / draws - expected) <= 4.5 * np.sqrt(expected * (1 - expected) / draws))
+
+
+# --- the correlation and the pooled quantities ----------------------------------------------------------------
+
+
+def test_partial_correlation_construction_is_lkj():
+    """Beta canonical partial correlations give LKJ(η): every correlation's marginal is
+    Beta(η − 1 + d/2) on (−1, 1), E[det R] = Π 2β/(2β + 1), as pm.LKJCorr's draws agree."""
+    eta, draws = 2.0, 100_000
+    rng = np.random.default_rng(7)
+    shape = sequential._beta_shapes(eta)
+    chol = sequential.correlation_cholesky(rng.beta(shape, shape, size=(draws, len(shape))))
+    corr = chol @ np.swapaxes(chol, -1, -2)
+    np.testing.assert_allclose(np.diagonal(corr, axis1=-2, axis2=-1), 1.0, atol=1e-12)
+    rho = sequential.correlations(chol)
+    np.testing.assert_allclose(rho, corr[:, sequential._PAIR_ROWS, sequential._PAIR_COLUMNS], atol=1e-15)
+    marginal = stats.beta(eta - 1 + 2, eta - 1 + 2)
+    lkj = pm.draw(pm.LKJCorr.dist(n=4, eta=eta), draws=20_000, random_seed=8)
+    lkj_rho = sequential.correlations(lkj)
+    for k in range(len(sequential.PAIRS)):
+        assert stats.kstest((rho[:, k] + 1) / 2, marginal.cdf).pvalue > 1e-4
+        assert stats.ks_2samp(rho[:, k], lkj_rho[:, k]).pvalue > 1e-4
+    det = np.linalg.det(corr)
+    exact = np.prod(2 * shape / (2 * shape + 1))
+    assert abs(det.mean() - exact) <= 4 * det.std() / np.sqrt(draws)
+    # The same construction in PyTensor, as the model uses it.
+    b = rng.uniform(size=(5, len(shape)))
+    symbolic = sequential.correlation_cholesky(pt.as_tensor(b), xp=pt).eval()
+    np.testing.assert_allclose(symbolic, sequential.correlation_cholesky(b), atol=1e-15)
+
+
+def test_population_means_match_one_dimensional_quadrature():
+    """With R = I the stages are independent: E[p1 p2 p3] = E[p1] E[p2] E[p3], each a 1-D Gauss-Hermite
+    integral; with τ = 0 the integrals are exact products. The QMC error is within its stated bound."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(101)
+    weights = weights / weights.sum()
+    mu = np.array([[1.5, 0.5, -0.3, 1.0], [-1.0, 2.0, 0.0, -0.5], [2.0, 1.0, 0.5, 1.5]])
+    tau = np.array([[0.5, 1.0, 1.5, 0.8], [2.0, 1.0, 0.3, 1.8], [0.0, 0.0, 0.0, 0.0]])
+    pooled = sequential.population_means(mu, tau, np.broadcast_to(np.eye(4), (3, 4, 4)))
+    for m, t, ours, bound in zip(mu, tau, pooled, (2e-5, 5e-5, 1e-12)):
+        e = expit(m[:, None] + t[:, None] * nodes) @ weights
+        exact = np.array([e[0], e[0] * e[1], e[0] * e[1] * e[2], e[0] * e[3]])
+        np.testing.assert_allclose(ours, exact, rtol=0, atol=bound)
+
+
+def test_nesting_holds_in_every_draw_even_at_extreme_values():
+    rng = np.random.default_rng(3)
+    draws = 400
+    shape = sequential._beta_shapes(0.3)  # strong correlations
+    posterior = xr.Dataset({
+        "mu": (("chain", "draw", "stage"), rng.normal(0, 15, (1, draws, 4))),
+        "tau": (("chain", "draw", "stage"), np.abs(rng.normal(0, 5, (1, draws, 4)))),
+        "cpc_unit": (("chain", "draw", "pair"), rng.beta(shape, shape, (1, draws, 6))),
+        "p": (("chain", "draw", "report", "stage"), expit(rng.normal(0, 20, (1, draws, 3, 4)))),
+    })
+    derived = sequential.derive(posterior, np.full((3, 4), MISSING), np.array([1, 2, 3]), rng)
+    assert_nested(derived)
+
+
+def assert_nested(derived: xr.Dataset) -> None:
+    for name in ("cumulative", "pooled", "cumulative_new", "typical"):
+        value = derived[name]
+        a, m, c, s = (value.sel(outcome=o).values for o in OUTCOMES)
+        assert np.all(c <= m) and np.all(m <= a) and np.all(s <= a), name
+        assert np.all((value.values >= 0) & (value.values <= 1)), name
+
+
+# --- counts ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    table = load_evidence(PROJECT_ROOT / "data" / "reports.csv", outcomes=OUTCOMES)
+    frame = table.frame[(table.frame["drug"] == "naltrexone") & table.frame["included"]]
+    return sequential.counts_matrix(frame), frame["n_treated"].to_numpy(dtype=np.int64), tuple(frame["report_id"])
+
+
+def test_counts_matrix_reads_blank_grades_as_missing(shipped):
+    counts, n, ids = shipped
+    assert counts.shape == (12, 4) and n.sum() == 43 and counts[:, 0].sum() == 36
+    rows = dict(zip(ids, counts.tolist()))
+    assert rows["Ibrahim2017"] == [3, 3, 0, MISSING]  # 0 complete is a grade, not a blank
+    assert rows["JasansBarcelo2020"] == [7, MISSING, MISSING, 7]
+    assert rows["McBride2020"] == [1, MISSING, MISSING, MISSING]
+    assert rows["Series14_Menta2024"] == [8, MISSING, MISSING, 2]
+    with pytest.raises(ValueError, match="nesting"):
+        sequential.validate_counts([[2, 3, MISSING, MISSING]], [3])
+
+
+def test_missing_as_failure_counts_ungraded_stages_of_series_as_failures():
+    counts = np.array([
+        [7, MISSING, MISSING, 7],         # series: marked and complete ungraded -> 0, 0
+        [3, 3, MISSING, 3],               # series: complete ungraded -> 0
+        [3, 3, 0, MISSING],               # series: sustained ungraded -> 0
+        [MISSING, 2, MISSING, 3],         # series: complete -> 0; any -> max(marked, sustained) = 3
+        [MISSING, MISSING, 1, MISSING],   # series: marked -> complete = 1; sustained -> 0; any -> 1
+        [MISSING] * 4,                    # series with nothing graded: all 0
+        [1, MISSING, MISSING, MISSING],   # single patient: left as is
+    ])
+    n = np.array([8, 3, 3, 5, 4, 2, 1])
+    expected = np.array([
+        [7, 0, 0, 7],
+        [3, 3, 0, 3],
+        [3, 3, 0, 0],
+        [3, 2, 0, 3],
+        [1, 1, 1, 0],
+        [0, 0, 0, 0],
+        [1, MISSING, MISSING, MISSING],
+    ])
+    result = sequential.missing_as_failure(counts, n)
+    np.testing.assert_array_equal(result, expected)
+    sequential.validate_counts(result, n)  # still nested
+    graded = counts >= 0
+    np.testing.assert_array_equal(result[graded], counts[graded])  # graded counts never change
+    # min_n = 1 treats the single-patient report as a series too.
+    np.testing.assert_array_equal(sequential.missing_as_failure(counts, n, min_n=1)[-1], [1, 0, 0, 0])
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+
+TOY_COUNTS = np.array([
+    [3, 2, 1, 2],                  # every stage graded
+    [2, MISSING, 1, MISSING],      # marked ungraded: C | A ~ Bin(A, p2 p3)
+    [MISSING, MISSING, MISSING, 3],  # response ungraded: S | n ~ Bin(n, p1 p4)
+])
+TOY_N = np.array([4, 3, 5])
+
+
+def test_model_exposes_data_and_priors_as_swappable_data():
+    prior = SequentialPrior()
+    model = sequential.build_model(TOY_COUNTS, TOY_N, prior)
+    assert {v.name for v in model.data_vars} == set(sequential.data_values(TOY_COUNTS, TOY_N, prior))
+    assert {"mu", "tau", "cpc_unit", "z"} == {v.name for v in model.free_RVs}
+    assert set(sequential.initial_point(prior)) <= {v.name for v in model.free_RVs}
+    assert list(model.coords["stage"]) == list(STAGES)
+
+
+def _random_point(model, rng, z=None):
+    point = {k: rng.normal(0, 0.7, np.shape(v)) for k, v in model.initial_point().items()}
+    if z is not None:
+        point["z"] = z
+    return point
+
+
+def test_padding_and_the_loop_bound_leave_the_log_density_unchanged():
+    """Extra empty reports (n = 0, ungraded) add only their z's Normal(0, 1) prior; a longer loop adds
+    exactly nothing."""
+    counts = np.vstack([TOY_COUNTS, [[MISSING, 2, MISSING, 1]]])  # also the summed-over-A pattern
+    n = np.append(TOY_N, 4)
+    prior = SequentialPrior()
+    small = sequential.build_model(counts, n, prior)
+    extra = 20
+    padded = sequential.build_model(np.vstack([counts, np.full((extra, 4), MISSING)]), np.append(n, [0] * extra), prior)
+    longer = sequential.build_model(counts, n, prior, bound=64)
+    size, big = padded_size(len(n)), padded_size(len(n) + extra)
+    assert small["n_treated"].get_value().size == size < big == padded["n_treated"].get_value().size
+    rng = np.random.default_rng(5)
+    small_logp, padded_logp, longer_logp = (m.compile_logp() for m in (small, padded, longer))
+    for _ in range(4):
+        point = _random_point(small, rng)
+        z_more = rng.normal(size=(big - size, 4))
+        big_point = {**point, "z": np.vstack([point["z"], z_more])}
+        expected = small_logp(point)
+        assert padded_logp(big_point) - stats.norm.logpdf(z_more).sum() == pytest.approx(expected, abs=1e-9)
+        assert longer_logp(point) == pytest.approx(expected, abs=1e-10)
+
+
+def test_model_likelihood_is_the_report_likelihood_at_the_reports_logits():
+    """The model's potential is the reports' likelihood at logit p = μ + τ · L z, with L built from the
+    partial correlations (checked at random points against SciPy binomials)."""
+    model = sequential.build_model(TOY_COUNTS, TOY_N, SequentialPrior())
+    logp = model.compile_logp(vars=[model["loglik"]])
+    rng = np.random.default_rng(6)
+    binom = stats.binom.logpmf
+    for _ in range(3):
+        point = _random_point(model, rng)
+        chol = sequential.correlation_cholesky(expit(point["cpc_unit_logodds__"]))
+        p = expit(point["mu"] + np.exp(point["tau_log__"]) * (point["z"] @ chol.T))
+        exact = (
+            binom(3, 4, p[0, 0]) + binom(2, 3, p[0, 1]) + binom(1, 2, p[0, 2]) + binom(2, 3, p[0, 3])
+            + binom(2, 3, p[1, 0]) + binom(1, 2, p[1, 1] * p[1, 2])
+            + binom(3, 5, p[2, 0] * p[2, 3])
+        )
+        assert logp(point) == pytest.approx(exact, abs=1e-10)
+
+
+# --- fits: one program for every data set and prior below -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cache():
+    return ModelCache()
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_config().sampling  # the defaults: 4 chains x 2000 draws, 1000 tune, target_accept 0.95
+
+
+@pytest.fixture(scope="module")
+def shipped_fit(cache, settings, shipped):
+    counts, n, _ = shipped
+    tree = cache.sample(sequential.model_spec(counts, n, SequentialPrior()), settings, seed=settings.seed)
+    derived = sequential.derive(tree["posterior"].to_dataset(), counts, n, np.random.default_rng(11))
+    return tree, derived
+
+
+@pytest.fixture(scope="module")
+def toy_fit(cache, settings, shipped_fit):
+    prior = SequentialPrior(tau_scale=1e-4)
+    tree = cache.sample(sequential.model_spec(TOY_COUNTS, TOY_N, prior), settings, seed=12)
+    derived = sequential.derive(tree["posterior"].to_dataset(), TOY_COUNTS, TOY_N, np.random.default_rng(13))
+    return tree, derived
+
+
+def grid_posterior(loglik, size=801, half_width=10.0):
+    """Normalised posterior weights of two stage logits on a grid, Normal(0, 2) priors, and the grid."""
+    axis = np.linspace(-half_width, half_width, size)
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    log_post = loglik(expit(a), expit(b)) + stats.norm.logpdf(a, 0, 2) + stats.norm.logpdf(b, 0, 2)
+    return np.exp(log_post - logsumexp(log_post)), a, b
+
+
+def test_posterior_with_vanishing_report_effects_matches_exact_integration(toy_fit):
+    """τ_s ~ HalfNormal(1e-4): every report has the stage probabilities expit(μ_s) (report effects change
+    the likelihood by O(τ²) ~ 1e-8). The toy data then factor into two independent blocks, (μ1, μ4)
+    (report 3's S | n ~ Bin(5, p1 p4)) and (μ2, μ3) (report 2's C | A ~ Bin(2, p2 p3)), each an exact
+    2-D grid integral; the pooled probabilities are products of block expectations."""
+    binom = stats.binom.logpmf
+    w14, m1, m4 = grid_posterior(lambda p1, p4: binom(3, 4, p1) + binom(2, 3, p4) + binom(2, 3, p1) + binom(3, 5, p1 * p4))
+    w23, m2, m3 = grid_posterior(lambda p2, p3: binom(2, 3, p2) + binom(1, 2, p3) + binom(1, 2, p2 * p3))
+    e1 = np.sum(w14 * expit(m1))
+    exact = {
+        "any_response": e1,
+        "marked": e1 * np.sum(w23 * expit(m2)),
+        "complete": e1 * np.sum(w23 * expit(m2) * expit(m3)),
+        "sustained": np.sum(w14 * expit(m1) * expit(m4)),
+    }
+    exact_mu = [np.sum(w14 * m1), np.sum(w23 * m2), np.sum(w23 * m3), np.sum(w14 * m4)]
+    tree, derived = toy_fit
+    assert int(tree["sample_stats"]["diverging"].values.sum()) == 0
+    for outcome, value in exact.items():
+        assert_matches(derived["pooled"].sel(outcome=outcome), value, label=f"pooled {outcome}")
+    for s, value in enumerate(exact_mu):
+        assert_matches(tree["posterior"]["mu"].isel(stage=s), value, label=f"mu[{STAGES[s]}]")
+    assert float(tree["posterior"]["tau"].max()) < 1e-3
+
+
+def test_shipped_data_fit_converges_cleanly(shipped_fit):
+    tree, derived = shipped_fit
+    assert int(tree["sample_stats"]["diverging"].values.sum()) == 0
+    posterior = tree["posterior"].to_dataset()
+    table = az.summary(xr.merge([posterior[["mu", "tau", "rho"]], derived[["pooled"]]]), kind="diagnostics",
+                       round_to="none")
+    assert table["r_hat"].max() <= 1.01, table
+    assert table["ess_bulk"].min() >= 400 and table["ess_tail"].min() >= 400, table
+    # The report effects and probabilities mix as well.
+    rest = az.summary(posterior[["z", "p", "cpc_unit"]], kind="diagnostics", round_to="none")
+    assert rest["r_hat"].max() <= 1.01 and rest["ess_bulk"].min() >= 400 and rest["ess_tail"].min() >= 400
+
+
+def test_shipped_data_pooled_probabilities(shipped_fit):
+    """Regression guard on the shipped data with the default priors (posterior means of the pooled
+    probabilities; their Monte Carlo error is about 0.001). A new report's draws average to the pooled
+    means (the QMC integral and the predictive draws estimate the same expectation)."""
+    _, derived = shipped_fit
+    means = derived["pooled"].mean(("chain", "draw"))
+    for outcome, expected in {"any_response": 0.86, "marked": 0.78, "complete": 0.51, "sustained": 0.70}.items():
+        assert abs(float(means.sel(outcome=outcome)) - expected) <= 0.02, (outcome, float(means.sel(outcome=outcome)))
+        new = derived["cumulative_new"].sel(outcome=outcome)
+        assert abs(float(new.mean()) - float(means.sel(outcome=outcome))) <= MCSE_MULTIPLE * float(az.mcse(new)) + 2e-4
+
+
+def test_nesting_holds_in_every_posterior_draw(shipped_fit, toy_fit):
+    for _, derived in (shipped_fit, toy_fit):
+        assert_nested(derived)
+        assert derived["cumulative"].sizes["report"] == derived["p"].sizes["report"]
+
+
+def test_rho_is_the_correlation_of_the_sampled_cholesky_factor(shipped_fit):
+    tree, _ = shipped_fit
+    posterior = tree["posterior"]
+    rho = sequential.correlations(sequential.chol_draws(posterior.to_dataset()))
+    np.testing.assert_allclose(rho, posterior["rho"].transpose("chain", "draw", "pair").values, atol=1e-12)
+
+
+def test_one_program_serves_both_data_sets_and_priors(cache, shipped_fit, toy_fit, shipped):
+    """The shipped data (12 reports) and the toy data (3 reports, another prior) pad to the same size and
+    loop bound: one program, built (or loaded from disk) once; the swapped values really replace the old."""
+    counts, n, _ = shipped
+    assert sequential.model_spec(counts, n, SequentialPrior()).key == sequential.model_spec(
+        TOY_COUNTS, TOY_N, SequentialPrior(tau_scale=1e-4)).key
+    assert cache.programs == 1
+    assert cache.compilations <= 1
+    assert shipped_fit[0]["posterior"]["p"].sizes["report"] == 12
+    assert toy_fit[0]["posterior"]["p"].sizes["report"] == 3
+    assert float(shipped_fit[0]["posterior"]["tau"].mean()) > 100 * float(toy_fit[0]["posterior"]["tau"].mean())
+    print(f"\nsequential: prepare (build or load) {cache.compile_seconds:.1f} s, sampling {cache.sample_seconds:.1f} s "
+          f"for 2 fits")
