@@ -9,6 +9,9 @@ Two kinds of check:
 
 - ``model``: the config's hierarchical model (NUTS), on its population parameters, the pooled mean where
   it is not a parameter itself, and θ of two reports (the largest and a single-patient one);
+- ``graded``: the sequential model of the graded outcomes (`models.sequential`), on μ and τ of each
+  stage, with counts simulated patient by patient for the real report sizes and the real pattern of
+  which report graded which stage;
 - ``two_step``: the naloxone route. θ_target is exchangeable with the reports with probability 1 − w and
   Beta(vague) otherwise (the model behind the robust MAP prior); the fit is the full two-step route
   (NUTS → Beta-mixture MAP prior → robustify → conjugate update), and its PIT is the exact posterior
@@ -36,7 +39,7 @@ from models import Reports
 
 QUANTITIES = {"beta_binomial": ("mu", "kappa"), "logit_normal": ("mu", "tau", "pooled")}
 """Population quantities ranked per family (for the beta-binomial the pooled mean is μ itself)."""
-CHECK_KINDS = ("model", "two_step")
+CHECK_KINDS = ("model", "two_step", "graded")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Simulation:
     seed: int
     target_y: int = 0
     target_n: int = 0
+    counts: np.ndarray | None = None
+    """The graded check's simulated counts (reports, 4), −1 where the real report did not grade."""
 
 
 def tracked_reports(data: BinomialData) -> dict[str, int]:
@@ -108,6 +113,39 @@ def simulate(check: str, kind: str, config: Config, data: BinomialData, target_n
     ]
 
 
+def simulate_graded(check: str, config: Config, report_ids: tuple[str, ...], pattern: np.ndarray,
+                    n: np.ndarray) -> list[Simulation]:
+    """Data sets from the sequential model's prior, for reports of sizes `n` that grade the stages where
+    `pattern` (reports, 4) is not −1."""
+    import pymc as pm
+
+    from models import sequential
+
+    seeds = Seeds(config.sampling.seed)
+    rng = seeds.rng(f"sbc {check}")
+    count = config.calibration.simulations
+    model = sequential.build_model(pattern, n, config.graded.prior)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        prior = pm.sample_prior_predictive(draws=count, model=model, var_names=["mu", "tau", "cpc_unit"],
+                                           random_seed=seeds.integer(f"sbc prior {check}"),
+                                           compile_kwargs={"mode": "FAST_COMPILE"})["prior"].to_dataset()
+    mu = prior["mu"].values.reshape(count, -1)
+    tau = prior["tau"].values.reshape(count, -1)
+    chol = sequential.correlation_cholesky(prior["cpc_unit"].values.reshape(count, -1))
+    fit_seeds = np.random.SeedSequence([config.sampling.seed, *f"sbc fits {check}".encode()]).generate_state(count)
+    simulations = []
+    for i in range(count):
+        z = rng.standard_normal((len(n), mu.shape[1]))
+        p = 1 / (1 + np.exp(-(mu[i] + tau[i] * (z @ chol[i].T))))
+        counts = sequential.simulate_counts(n, p, rng, graded=pattern >= 0)
+        truth = {**{f"mu[{s}]": float(mu[i, k]) for k, s in enumerate(sequential.STAGES)},
+                 **{f"tau[{s}]": float(tau[i, k]) for k, s in enumerate(sequential.STAGES)}}
+        simulations.append(Simulation(check=check, kind="graded", index=i, config=config, report_ids=report_ids,
+                                      y=counts[:, 0], n=n, truth=truth, seed=int(fit_seeds[i]), counts=counts))
+    return simulations
+
+
 def _prior_draws(family, config: Config, data: BinomialData, count: int, seed: int) -> xr.Dataset:
     """Population parameters from the prior, as a (chain = 1, draw) dataset like a posterior."""
     import pymc as pm
@@ -130,6 +168,8 @@ def fit_simulation(simulation: Simulation) -> dict:
     from models import FAMILIES, model_spec
 
     config, family_name = simulation.config, simulation.config.model.family
+    if simulation.kind == "graded":
+        return _fit_graded(simulation)
     family = FAMILIES[family_name]
     calibration = config.calibration
     settings = config.sampling.model_copy(update={"draws": calibration.draws, "tune": calibration.tune})
@@ -161,6 +201,30 @@ def fit_simulation(simulation: Simulation) -> dict:
         updated = robustify(mixture, borrowing.robust_weight, borrowing.vague).posterior(
             simulation.target_y, simulation.target_n)
         row["theta_target"] = _cdf_pit(updated.cdf, simulation.truth["theta_target"], rng)
+    return row
+
+
+def _fit_graded(simulation: Simulation) -> dict:
+    from analysis.diagnostics import check_convergence
+    from analysis.executors import process_cache
+    from models import sequential
+
+    config, calibration = simulation.config, simulation.config.calibration
+    settings = config.sampling.model_copy(update={"draws": calibration.draws, "tune": calibration.tune})
+    seeds = Seeds(simulation.seed)
+    spec = sequential.model_spec(simulation.counts, simulation.n, config.graded.prior)
+    trace = process_cache().sample(spec, settings, seed=seeds.sampler)
+    posterior = trace["posterior"].to_dataset()
+    convergence = check_convergence(
+        xr.DataTree.from_dict({"posterior": posterior[["mu", "tau"]], "sample_stats": trace["sample_stats"].to_dataset()}),
+        config.diagnostics)
+    row = {"check": simulation.check, "simulation": simulation.index, "seed": simulation.seed,
+           "divergences": int(trace["sample_stats"]["diverging"].sum()), "converged": convergence.passed}
+    rng = seeds.rng("pit")
+    for name, truth in simulation.truth.items():
+        variable, stage = name.rstrip("]").split("[")
+        values = posterior[variable].sel(stage=stage).transpose("chain", "draw").values
+        row[name] = _rank_pit(_thinned(values, calibration.ranks), truth, rng)
     return row
 
 

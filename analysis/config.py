@@ -27,7 +27,7 @@ from analysis.data import (
 )
 from analysis.errors import InputError
 from analysis.covariates import COVARIATE_NAMES, build_design, covariate_values
-from models.priors import BetaBinomialPrior, LogitNormalPrior
+from models.priors import BetaBinomialPrior, LogitNormalPrior, SequentialPrior
 from models.publication import MECHANISMS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -213,6 +213,61 @@ class CalibrationSettings(_Section):
     """Family-wise level of the uniformity tests (Bonferroni over every quantity checked)."""
 
 
+class GradedSettings(_Section):
+    """The graded outcomes (any, marked, complete, sustained response) as one coherent model
+    (`models.sequential`), fitted beside the primary analysis; `data.outcome` does not apply to it."""
+
+    enabled: bool = True
+    model: Literal["sequential"] = "sequential"
+    missing: Literal["at_random", "failure"] = "at_random"
+    """An ungraded stage is missing at random given the report's effects (the model), or, as a sensitivity
+    analysis, counted as failures in series of two or more patients (`models.sequential.missing_as_failure`)."""
+    prior: SequentialPrior = SequentialPrior()
+    draws: int = Field(1000, ge=10)
+    """Draws per chain (the other settings are `sampling`'s): 4 × 1000 give a bulk ESS of thousands."""
+
+
+class CumulativeSettings(_Section):
+    """Cumulative meta-analysis: refits in publication-year order."""
+
+    enabled: bool = True
+    first_seen: dict[str, int] = {}
+    """Reports whose year is uncertain, with the year they were first seen: the analysis is shown again with
+    them at that year."""
+
+
+GradeLevel = Literal["high", "moderate", "low", "very low"]
+
+
+class GradeJudgement(_Section):
+    judgement: Literal["not serious", "serious", "very serious"]
+    reason: str
+
+
+class GradeSettings(_Section):
+    """GRADE certainty of evidence: the judgements a reviewer owns, and the thresholds of the rules the run
+    computes (`analysis.grade` writes each rule into the report)."""
+
+    start: GradeLevel = "low"
+    start_reason: str = ("non-comparative case series and case reports are observational evidence, which GRADE "
+                         "rates from low certainty before any domain is assessed")
+    indirectness: GradeJudgement = GradeJudgement(
+        judgement="serious",
+        reason="no validated Hailey-Hailey outcome measure: response is the authors' or patients' global "
+               "judgement, 'any response' includes mild and transient improvement, and follow-up is short")
+    risk_of_bias_high_share: Probability = 0.5
+    """Risk of bias is very serious when at least this share of patients is in reports of high concern, and
+    serious when less than this share is in reports of low concern."""
+    inconsistency_width: tuple[Probability, Probability] = (0.4, 0.7)
+    """Width of the 95% predictive interval for a new report above which inconsistency is serious, very serious."""
+    imprecision_width: tuple[Probability, Probability] = (0.2, 0.4)
+    """Width of the pooled 95% interval above which imprecision is serious, very serious."""
+    publication_shift: Probability = 0.05
+    """Publication bias is strongly suspected when all-responder selection at ω = 0.5 lowers the pooled mean
+    by more than this, or when P(size slope < 0) is at least `publication_slope_probability`."""
+    publication_slope_probability: Probability = 0.95
+
+
 class Config(_Section):
     name: str
     description: str = ""
@@ -222,6 +277,9 @@ class Config(_Section):
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()
     borrowing: BorrowingSettings = BorrowingSettings()
     calibration: CalibrationSettings = CalibrationSettings()
+    graded: GradedSettings = GradedSettings()
+    cumulative: CumulativeSettings = CumulativeSettings()
+    grade: GradeSettings = GradeSettings()
     source: str = ""
     """The config file this was loaded from (set by the loader)."""
 
@@ -236,6 +294,15 @@ class Config(_Section):
         if self.model.covariates:
             build_design(data.rows, self.model.covariates, table.path)  # every problem now, before any fit
         return table, data
+
+
+def user_data(path: str | Path | None) -> dict:
+    """The `data` overrides for a user's evidence file: it comes without the shipped companion files
+    (patients, appraisal, search log, exclusions), unless those are given too."""
+    if path is None:
+        return {}
+    return {"path": str(Path(path).resolve()), "patients_path": "", "appraisal_path": "", "search_path": "",
+            "excluded_path": ""}
 
 
 def display_path(path: str | Path) -> str:

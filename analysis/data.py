@@ -91,7 +91,22 @@ class BinomialData:
             "no_responder_reports": int((self.y == 0).sum()),
             "heterogeneity_reports": [rid for rid, keep in zip(self.report_ids, informative) if keep],
             "largest_report": self.report_ids[int(np.argmax(self.n))] if len(self) else None,
+            "all_responder_max_n": int(self.n[all_responded].max()) if all_responded.any() else None,
+            "all_responder_patients": int(self.n[all_responded].sum()),
+            "reports_with_nonresponder": [{"report_id": rid, "y": int(y), "n": int(n)}
+                                          for rid, y, n, full in zip(self.report_ids, self.y, self.n, all_responded)
+                                          if not full],
+            "nonresponder_report_patients": int(self.n[~all_responded].sum()),
+            "nonresponder_report_responders": int(self.y[~all_responded].sum()),
+            **self._row_counts(),
         }
+
+    def _row_counts(self) -> dict:
+        """How many pooled reports have each source level and design (when the table gives them)."""
+        if self.rows is None:
+            return {}
+        return {f"{column}s": {str(k): int(v) for k, v in self.rows[column].value_counts().items()}
+                for column in ("source_level", "design") if column in self.rows}
 
     def what_cannot_be_learnt(self) -> list[str]:
         """Warnings for counts that leave part of the hierarchical model to its prior.
@@ -166,17 +181,9 @@ def select_counts(table: EvidenceTable, outcome: str, drug: str, selection: Sele
     frame = table.frame
     if column not in frame.columns:
         raise InputError(f"{table.path}: missing required column '{column}' for outcome '{outcome}'")
-    reason = frame["default_set"] if "default_set" in frame.columns else pd.Series("include", index=frame.index)
     counts = frame[column].copy()
-    counts[counts.isna() & reason.isin(selection.blank_as_nonresponse)] = 0
-    keep = (frame["drug"] == drug) & (frame["included"] | reason.isin(selection.include_reasons)) & counts.notna()
-    keep &= ~frame["report_id"].isin(selection.exclude_reports)
-    keep &= frame["n_treated"] >= selection.min_n
-    if selection.max_n is not None:
-        keep &= frame["n_treated"] <= selection.max_n
-    if selection.exclude_source_levels:
-        keep &= ~_column(table, "source_level").isin(selection.exclude_source_levels)
-    keep &= ~frame["report_id"].isin(selection.concern_excluded)
+    counts[counts.isna() & _reason(frame).isin(selection.blank_as_nonresponse)] = 0
+    keep = selected_reports(table, drug, selection) & counts.notna()
     n, y = frame["n_treated"].copy(), counts
     if selection.max_start_dose_mg is not None:
         n, y = starting_dose_counts(table, outcome, selection.max_start_dose_mg, patients)
@@ -190,6 +197,24 @@ def select_counts(table: EvidenceTable, outcome: str, drug: str, selection: Sele
         drug=drug,
         rows=rows.reset_index(drop=True),
     )
+
+
+def selected_reports(table: EvidenceTable, drug: str, selection: Selection = Selection()) -> pd.Series:
+    """Which rows of the table are reports of `drug` in the analysis set: included (or added back by
+    `include_reasons`) and not left out by the report-level filters. Outcome-independent."""
+    frame = table.frame
+    keep = (frame["drug"] == drug) & (frame["included"] | _reason(frame).isin(selection.include_reasons))
+    keep &= ~frame["report_id"].isin(selection.exclude_reports)
+    keep &= frame["n_treated"] >= selection.min_n
+    if selection.max_n is not None:
+        keep &= frame["n_treated"] <= selection.max_n
+    if selection.exclude_source_levels:
+        keep &= ~_column(table, "source_level").isin(selection.exclude_source_levels)
+    return keep & ~frame["report_id"].isin(selection.concern_excluded)
+
+
+def _reason(frame: pd.DataFrame) -> pd.Series:
+    return frame["default_set"] if "default_set" in frame.columns else pd.Series("include", index=frame.index)
 
 
 _FIRST_DOSE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-\s*\d+(?:\.\d+)?\s*)?mg", re.IGNORECASE)

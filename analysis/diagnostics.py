@@ -73,26 +73,33 @@ class ConvergenceReport:
 QUANTILE_MCSE = {"mcse_median": 0.5, "mcse_q2.5": 0.025, "mcse_q97.5": 0.975}
 
 
-def check_convergence(idata: xr.DataTree, thresholds: DiagnosticsSettings, heavy_tailed=()) -> ConvergenceReport:
+def check_convergence(idata: xr.DataTree, thresholds: DiagnosticsSettings, heavy_tailed=(),
+                      report_level: bool = True) -> ConvergenceReport:
     """Diagnostics of every posterior quantity except those constant across all draws (a quantity fixed
     by the model, e.g. a probability of exactly 1, has no Monte Carlo error and no defined R-hat).
 
     R-hat and the ESS are rank-based, so they hold for any quantity; the MCSE of a mean or sd does not
     exist for a `heavy_tailed` quantity (its mean may be infinite): its table entries are NaN and only the
-    MCSE of its quantiles is reported."""
-    labels, draws = _scalar_draws(idata["posterior"].to_dataset())
+    MCSE of its quantiles is reported. Without `report_level`, only quantities without a `report`
+    dimension are judged (a sensitivity variant's population quantities: the report θ_i are exact
+    conditional draws given them), and the MCSE columns are left out."""
+    posterior = idata["posterior"].to_dataset()
+    if not report_level:
+        posterior = posterior[[name for name, da in posterior.data_vars.items() if "report" not in da.dims]]
+    labels, draws = _scalar_draws(posterior)
     columns = {
         "ess_bulk": array_stats.ess(draws, method="bulk"),
         # Stan's tail ESS (Vehtari et al. 2021): the smaller ESS of the 5% and 95% quantiles.
         "ess_tail": array_stats.ess(draws, method="tail", prob=(0.05, 0.95)),
         "r_hat": array_stats.rhat(draws, method="rank"),
-        "mcse_mean": array_stats.mcse(draws, method="mean"),
-        "mcse_sd": array_stats.mcse(draws, method="sd"),
-        **{name: array_stats.mcse(draws, method="quantile", prob=prob) for name, prob in QUANTILE_MCSE.items()},
     }
+    if report_level:
+        columns |= {"mcse_mean": array_stats.mcse(draws, method="mean"), "mcse_sd": array_stats.mcse(draws, method="sd"),
+                    **{name: array_stats.mcse(draws, method="quantile", prob=prob) for name, prob in QUANTILE_MCSE.items()}}
     table = pd.DataFrame(columns, index=pd.Index(labels))
     heavy = [name for name in labels if name.split("[")[0] in heavy_tailed]
-    table.loc[heavy, ["mcse_mean", "mcse_sd"]] = np.nan
+    if report_level:
+        table.loc[heavy, ["mcse_mean", "mcse_sd"]] = np.nan
     diverging = idata["sample_stats"]["diverging"].values
     bfmi = tuple(float(v) for v in az.bfmi(idata)["energy"].values)
     return ConvergenceReport(table=table, divergences=int(np.sum(diverging)), bfmi=bfmi, thresholds=thresholds)

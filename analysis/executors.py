@@ -6,8 +6,8 @@ SBC simulations and sensitivity variants are independent fits, so they scale out
 from the disk cache, or building it) and reuses it for all the tasks it is given. A task carries its own seed and compiled samplers start from data-independent
 points, so results do not depend on which executor, worker or cache ran them.
 
-- `InProcessExecutor`: no subprocesses (one worker; the tests' and the single-core choice);
-- `LocalExecutor`: a pool of local worker processes (the default);
+- `InProcessExecutor`: no subprocesses (the default: every fit spreads its chains over the cores already);
+- `LocalExecutor`: a pool of local worker processes;
 - `DaskExecutor`: an existing Dask distributed cluster, given by its scheduler address (`--scheduler`),
   through Dask's own client; Dask is an optional dependency (`pip install -e '.[dask]'`).
 """
@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, Protocol
 
 from tqdm import tqdm
@@ -92,10 +92,21 @@ class _CountingExecutor:
 
 
 class InProcessExecutor(_CountingExecutor):
-    description = "this process"
+    """Tasks in this process, in `threads` threads (JAX releases the interpreter while it samples, so two
+    fits overlap on two cores); results are in task order and do not depend on the number of threads."""
+
+    def __init__(self, threads: int = 1) -> None:
+        super().__init__()
+        self.threads = threads
+        self.description = "this process" + (f" ({threads} threads)" if threads > 1 else "")
 
     def map(self, function: Callable, tasks: Sequence, progress: str | None = None) -> list:
-        return self._collect(((i, _run_task(function, task)) for i, task in enumerate(tasks)), len(tasks), progress)
+        if self.threads == 1:
+            outcomes = ((i, _run_task(function, task)) for i, task in enumerate(tasks))
+            return self._collect(outcomes, len(tasks), progress)
+        with ThreadPoolExecutor(self.threads) as pool:
+            futures = {pool.submit(_run_task, function, task): i for i, task in enumerate(tasks)}
+            return self._collect(((futures[f], f.result()) for f in as_completed(futures)), len(tasks), progress)
 
 
 class LocalExecutor(_CountingExecutor):
@@ -140,11 +151,11 @@ class DaskExecutor(_CountingExecutor):
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
-    """Dask if a scheduler address is given; else `workers` local processes (default: one per core),
-    or this process when that is one."""
+    """Dask if a scheduler address is given; else `workers` local processes, or this process when that is
+    one (the default: each fit already spreads its chains over `sampling.cores` threads)."""
     if scheduler:
         return DaskExecutor(scheduler)
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+    workers = workers if workers is not None else 1
     if workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}")
     return InProcessExecutor() if workers == 1 else LocalExecutor(workers)

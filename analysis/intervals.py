@@ -34,12 +34,23 @@ def rounded(x, digits: int = 6) -> float:
     return round(float(x), digits)
 
 
-def describe_distribution(cdf, mean: float, second_moment: float) -> dict:
+def describe_distribution(cdf, mean: float, second_moment: float, guesses=None) -> dict:
     """The same summary as `describe`, of a distribution on [0, 1] given by its CDF and first two moments
     rather than by draws: quantiles by root-finding on the CDF (to 1e-9), so none carries the Monte Carlo
-    error of an empirical quantile."""
+    error of an empirical quantile. `guesses`: draws whose empirical quantiles start the search (fewer
+    CDF evaluations; a bracket that misses the root extends to the end of [0, 1] it lies towards)."""
     def quantile(q: float) -> float:
-        return float(optimize.brentq(lambda x: float(cdf(x)) - q, 0.0, 1.0, xtol=1e-9))
+        lower, upper = 0.0, 1.0
+        if guesses is not None:
+            near = float(np.quantile(guesses, q))
+            low, high = max(near - 0.01, 0.0), min(near + 0.01, 1.0)
+            if float(cdf(high)) < q:
+                lower = high
+            elif float(cdf(low)) > q:
+                upper = low
+            else:
+                lower, upper = low, high
+        return float(optimize.brentq(lambda x: float(cdf(x)) - q, lower, upper, xtol=1e-9))
 
     median, lo, hi = (quantile(q) for q in (0.5, (1 - CI_PROB) / 2, (1 + CI_PROB) / 2))
     return {
@@ -53,7 +64,8 @@ def describe_distribution(cdf, mean: float, second_moment: float) -> dict:
 def describe_predictive(family, posterior) -> dict:
     """θ for a new report, Rao-Blackwellised: the average over posterior draws of the family's exact
     conditional distribution (Beta(μκ, (1 − μ)κ), or logit-normal), summarised by its CDF and moments."""
-    return describe_distribution(*family.new_theta_distribution(posterior))
+    guesses = posterior["theta_new"].values.ravel() if "theta_new" in posterior else None
+    return describe_distribution(*family.new_theta_distribution(posterior), guesses=guesses)
 
 
 def describe_quantiles(draws) -> dict:

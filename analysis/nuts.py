@@ -26,9 +26,11 @@ from analysis.config import SamplingSettings
 
 def sampler_function(model: pm.Model, data_names: tuple[str, ...], initial_point: dict[str, float],
                      settings: SamplingSettings):
-    """`(function, outputs)`: `function(key_data, *data)` runs `settings.chains` NUTS chains (window
-    adaptation for `tune` steps, then `draws` draws) and returns the constrained variables named in
-    `outputs` (name, dims), each (chain, draw, ...), then the sampler statistics of `sampling.STAT_NAMES`.
+    """`(function, outputs)`: `function(chain_keys, *data)` runs one NUTS chain per row of `chain_keys`
+    (window adaptation for `tune` steps, then `draws` draws) and returns the constrained variables named
+    in `outputs` (name, dims), each (chain, draw, ...), then the sampler statistics of
+    `sampling.STAT_NAMES`. A chain's draws depend only on its own key, so chains may be run in any
+    grouping (several calls in parallel threads) with identical results.
 
     Every `pm.Data` named in `data_names` becomes an argument in that order, so the traced program
     serves any values of the same shapes. Chains start at `initial_point` (constrained values; the
@@ -50,7 +52,7 @@ def sampler_function(model: pm.Model, data_names: tuple[str, ...], initial_point
     start = [np.asarray(start[v.name], dtype=np.float64) for v in value_vars]
     outputs = [(v.name, list(model.named_vars_to_dims.get(v.name, ()))) for v in constrained]
 
-    def function(key_data, *data):
+    def function(chain_keys, *data):
         def logdensity(position):
             return logp_fn(*position, *data)[0]
 
@@ -78,10 +80,9 @@ def sampler_function(model: pm.Model, data_names: tuple[str, ...], initial_point
             values = jax.vmap(lambda p: constrain_fn(*p, *data))(positions)
             return (*values, *stats, jnp.asarray(parameters["step_size"]))
 
-        keys = jax.random.split(jax.random.wrap_key_data(key_data), settings.chains)
-        # Chains one after another: NUTS trajectories differ in length, so vectorised chains would all
-        # wait for the longest; on two cores this is the faster way (measured).
-        return jax.lax.map(one_chain, keys)
+        # Chains one after another within a call: NUTS trajectories differ in length, so vectorised chains
+        # would all wait for the longest (measured: slower). Parallelism comes from concurrent calls.
+        return jax.lax.map(lambda key_data: one_chain(jax.random.wrap_key_data(key_data)), chain_keys)
 
     return function, outputs
 

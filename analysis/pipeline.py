@@ -47,8 +47,9 @@ def model_reports(config: Config, data: BinomialData) -> tuple[Reports, Design |
 def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress: bool = False,
                  checks: bool = True) -> AnalysisResult:
     """Fit, derive and gate; with `checks`, also the prior and posterior predictive draws and the
-    integrated log-likelihood that the predictive checks and PSIS-LOO need (a sensitivity variant or a
-    cumulative step needs only the posterior)."""
+    integrated log-likelihood that the predictive checks and PSIS-LOO need, and the gate over every
+    report's θ_i with the MCSE table (a sensitivity variant or a cumulative step needs only the posterior
+    and its population quantities)."""
     family = FAMILIES[config.model.family]
     prior = config.model.prior
     seeds = Seeds(config.sampling.seed)
@@ -84,7 +85,8 @@ def run_analysis(config: Config, data: BinomialData, cache: ModelCache, progress
         config=config.name, outcome=data.outcome, drug=data.drug, model=config.model.family, seed=config.sampling.seed
     )
     return AnalysisResult(config=config, data=data, reports=reports, design=design, idata=idata,
-                          convergence=check_convergence(idata, config.diagnostics, family.heavy_tailed))
+                          convergence=check_convergence(idata, config.diagnostics, family.heavy_tailed,
+                                                        report_level=checks))
 
 
 def _prior_predictive(family, prior, reports: Reports, data: BinomialData, draws: int, seeds: Seeds) -> dict[str, xr.Dataset]:

@@ -19,8 +19,10 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +35,7 @@ from analysis.config import SamplingSettings
 from models import ModelSpec
 
 CACHE_ENV = "HHD_CACHE_DIR"
-_FORMAT = 1  # bump when the layout of a saved program changes
+_FORMAT = 2  # bump when the layout of a saved program changes
 _SOURCES = (Path(__file__), *sorted((Path(__file__).resolve().parent.parent / "models").glob("*.py")))
 _PACKAGES = ("jax", "jaxlib", "blackjax", "pymc", "pytensor", "numpy")
 STAT_NAMES = ("diverging", "energy", "lp", "acceptance_rate", "n_steps", "tree_depth", "step_size")
@@ -60,26 +62,44 @@ _configure_jax()
 
 @dataclass(frozen=True)
 class Program:
-    """A loaded sampler: call it with a seed and the data values; `outputs` name what it returns."""
+    """A loaded sampler for `chains_per_call` chains; `run` spreads a fit's chains over threads."""
 
     call: object
     data_names: tuple[str, ...]
     outputs: tuple[tuple[str, tuple[str, ...]], ...]
     """(variable name, its dims beyond chain and draw), in the order the program returns them."""
+    chains_per_call: int
 
-    def run(self, values: dict, seed: int) -> list[np.ndarray]:
-        key = np.asarray(np.random.SeedSequence(seed).generate_state(2), dtype=np.uint32)
+    def run(self, values: dict, seed: int, chains: int) -> list[np.ndarray]:
+        """`chains` chains from `seed`, in concurrent calls of `chains_per_call` chains each (JAX releases
+        the interpreter while it samples, so the calls run on separate cores). Each chain has its own key
+        from the seed, so the draws do not depend on how the chains were grouped."""
+        keys = np.random.SeedSequence(seed).generate_state(2 * chains).reshape(chains, 2).astype(np.uint32)
         arrays = [np.asarray(values[name]) for name in self.data_names]
-        return [np.asarray(a) for a in self.call(key, *arrays)]
+        groups = [keys[i:i + self.chains_per_call] for i in range(0, chains, self.chains_per_call)]
+        padded = [np.concatenate([g, np.repeat(g[-1:], self.chains_per_call - len(g), axis=0)]) for g in groups]
+
+        def call(group_keys):
+            return [np.asarray(a) for a in self.call(group_keys, *arrays)]
+
+        if len(padded) == 1:
+            results = [call(padded[0])]
+        else:
+            with ThreadPoolExecutor(len(padded)) as pool:
+                results = list(pool.map(call, padded))
+        return [np.concatenate([r[k][:len(g)] for r, g in zip(results, groups)]) for k in range(len(results[0]))]
 
 
 class ModelCache:
     """Sampler programs, keyed by model structure. `programs` counts those this process prepared (one per
-    structure it met), `compilations` those it had to build because no saved one could be loaded;
-    seconds spent preparing (building or loading) and sampling are counted too."""
+    structure it met), `compilations` those it had to build because no saved one could be loaded.
+    `compile_seconds` counts the time spent preparing programs, `sample_seconds` the wall time during which
+    at least one fit was sampling (fits in parallel threads overlap; their time is not summed)."""
 
     def __init__(self) -> None:
         self._programs: dict[str, Program] = {}
+        self._lock = threading.Lock()  # fits may run in parallel threads; each program is prepared once
+        self._sampling, self._sampling_since = 0, 0.0
         self.compilations = 0
         self.compile_seconds = 0.0
         self.sample_seconds = 0.0
@@ -90,26 +110,39 @@ class ModelCache:
 
     def program(self, spec: ModelSpec, settings: SamplingSettings) -> Program:
         key = program_key(spec, settings)
-        if key not in self._programs:
-            started = time.perf_counter()
-            program = _load(key)
-            if program is None:
-                program = _build(spec, settings, key)
-                self.compilations += 1
-            self._programs[key] = program
-            self.compile_seconds += time.perf_counter() - started
-        return self._programs[key]
+        with self._lock:
+            if key not in self._programs:
+                started = time.perf_counter()
+                program = _load(key)
+                if program is None:
+                    program = _build(spec, settings, key)
+                    self.compilations += 1
+                self._programs[key] = program
+                self.compile_seconds += time.perf_counter() - started
+            return self._programs[key]
 
     def sample(self, spec: ModelSpec, settings: SamplingSettings, seed: int, progress: bool = False) -> xr.DataTree:
         """Posterior draws of the model `spec` describes, building or loading its program first if needed.
 
         `progress` is accepted for the commands' interface; a fit takes well under a second."""
         program = self.program(spec, settings)
-        started = time.perf_counter()
-        arrays = program.run(spec.values, seed)
-        tree = _as_datatree(program, arrays, spec.reports)
-        self.sample_seconds += time.perf_counter() - started
-        return tree
+        with self._lock:
+            if self._sampling == 0:
+                self._sampling_since = time.perf_counter()
+            self._sampling += 1
+        try:
+            arrays = program.run(spec.values, seed, settings.chains)
+        finally:
+            with self._lock:
+                self._sampling -= 1
+                if self._sampling == 0:
+                    self.sample_seconds += time.perf_counter() - self._sampling_since
+        return _as_datatree(program, arrays, spec.reports)
+
+
+def chains_per_call(settings: SamplingSettings) -> int:
+    """Chains per program call: the chains spread evenly over `cores` concurrent calls."""
+    return -(-settings.chains // min(settings.cores, settings.chains))
 
 
 def program_key(spec: ModelSpec, settings: SamplingSettings) -> str:
@@ -120,7 +153,7 @@ def program_key(spec: ModelSpec, settings: SamplingSettings) -> str:
         "structure": repr(spec.key),
         "shapes": shapes,
         "initial_point": {k: np.asarray(v, dtype=float).tolist() for k, v in sorted(spec.initial_point.items())},
-        "settings": [settings.chains, settings.draws, settings.tune, settings.target_accept],
+        "settings": [chains_per_call(settings), settings.draws, settings.tune, settings.target_accept],
         "packages": {name: metadata.version(name) for name in _PACKAGES},
         "sources": hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest(),
     }
@@ -145,7 +178,7 @@ def _load(key: str) -> Program | None:
             return None
     except Exception:  # missing, truncated or corrupt: any failure means "build it again"
         return None
-    return _compiled(exported, meta["data_names"], meta["outputs"])
+    return _compiled(exported, meta["data_names"], meta["outputs"], meta["chains_per_call"])
 
 
 def _save(key: str, exported, meta: dict) -> None:
@@ -171,21 +204,22 @@ def _build(spec: ModelSpec, settings: SamplingSettings, key: str) -> Program:
         # (the log density is −inf or NaN there, which the sampler treats as a divergence).
         warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
         function, outputs = sampler_function(spec.build(), data_names, spec.initial_point, settings)
-    arguments = [jax.ShapeDtypeStruct((2,), np.uint32)]
+    per_call = chains_per_call(settings)
+    arguments = [jax.ShapeDtypeStruct((per_call, 2), np.uint32)]
     arguments += [jax.ShapeDtypeStruct(np.shape(spec.values[n]), np.asarray(spec.values[n]).dtype) for n in data_names]
     exported = jax.export.export(jax.jit(function))(*arguments)
     try:
-        _save(key, exported, {"key": key, "data_names": data_names, "outputs": outputs})
+        _save(key, exported, {"key": key, "data_names": data_names, "outputs": outputs, "chains_per_call": per_call})
     except OSError:
         pass  # an unwritable cache costs speed in the next process, never correctness
-    return _compiled(exported, data_names, outputs)
+    return _compiled(exported, data_names, outputs, per_call)
 
 
-def _compiled(exported, data_names, outputs) -> Program:
+def _compiled(exported, data_names, outputs, per_call: int) -> Program:
     """Compile the exported program now (from JAX's persistent cache when it holds it), so that the
     time is booked as compilation, not as sampling."""
     executable = jax.jit(exported.call).lower(*exported.in_avals).compile()
-    return Program(executable, tuple(data_names), tuple((name, tuple(dims)) for name, dims in outputs))
+    return Program(executable, tuple(data_names), tuple((name, tuple(dims)) for name, dims in outputs), per_call)
 
 
 # --- draws as a DataTree -----------------------------------------------------------------------------

@@ -26,18 +26,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.bias import meta_regression_summary
 from analysis.borrowing import reweighted_target, target_arm
-from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config
+from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config, user_data
 from analysis.errors import InputError
 from analysis.intervals import describe, describe_predictive
 from analysis.outputs import run_to_completion
+from analysis.graded import graded_summary, run_graded
 from analysis.pipeline import AnalysisResult, run_analysis
 from models import FAMILIES
 
 GROUPS = (
     ("outcome", "sens_outcome_"), ("prior", "sens_prior_"), ("prior", "sens_tau_"), ("evidence", "sens_evidence_"),
     ("publication bias", "sens_publication_"), ("small-study effects", "sens_metareg_"),
-    ("naloxone borrowing", "sens_naloxone_"),
+    ("naloxone borrowing", "sens_naloxone_"), ("graded outcomes", "sens_graded_"),
 )
 
 
@@ -50,17 +52,9 @@ class Variant:
     overrides: dict = field(default_factory=dict)
 
 
-def data_overrides(data_path: Path | None) -> dict:
-    """A user's evidence file for every variant; it comes without the shipped companion files."""
-    if data_path is None:
-        return {}
-    return {"path": str(Path(data_path).resolve()), "patients_path": "", "appraisal_path": "", "search_path": "",
-            "excluded_path": ""}
-
-
 def discover_variants(data_path: Path | None = None, seed: int | None = None) -> list[Variant]:
     """Primary, family, the sens_*.toml files, then leave-one-report-out for every pooled report."""
-    data = data_overrides(data_path)
+    data = user_data(data_path)
     base = {"data": data} | ({"sampling": {"seed": seed}} if seed is not None else {})
     found = [Variant("primary", "primary", "Primary analysis", DEFAULT_CONFIG, base),
              Variant("logit_normal", "likelihood family", "Logit-normal binomial", CONFIG_DIR / "logit_normal.toml", base)]
@@ -74,9 +68,10 @@ def discover_variants(data_path: Path | None = None, seed: int | None = None) ->
     return found
 
 
-def run_variant(variant: Variant, cache=None, result: AnalysisResult | None = None) -> dict:
-    """One row of the table (an executor task). `result`: the variant's analysis when it has been run
-    already (the primary, inside `analysis.fit`), so that its row carries the report's own numbers."""
+def run_variant(variant: Variant, cache=None, result: AnalysisResult | None = None, graded=None) -> list[dict]:
+    """The variant's rows of the table (an executor task): one, or one per graded outcome for a graded-
+    outcome variant. `result`, `graded`: the variant's analyses when they have been run already (the
+    primary, inside `analysis.fit`), so that its rows carry the report's own numbers."""
     from analysis.executors import process_cache
 
     cache = cache if cache is not None else process_cache()
@@ -86,11 +81,45 @@ def run_variant(variant: Variant, cache=None, result: AnalysisResult | None = No
         row["description"] = variant.description or config.description
         table, data = config.load()
     except InputError as err:
-        return {**row, "status": "not run", "passed": False, "error": "; ".join(err.problems)}
-    result = result or run_analysis(config, data, cache, checks=False)
+        return [{**row, "status": "not run", "passed": False, "error": "; ".join(err.problems)}]
+    if variant.group == "graded outcomes":
+        return graded_rows(row, graded or run_graded(config, table, cache))
+    rows = [_estimate_row(row, config, table, data, result or run_analysis(config, data, cache, checks=False))]
+    if variant.name == "primary" and config.graded.enabled:
+        rows += graded_rows({"variant": "graded", "group": "graded outcomes",
+                             "description": "Graded outcomes, one sequential model, ungraded stages missing at random"},
+                            graded or run_graded(config, table, cache))
+    return rows
+
+
+def graded_rows(row: dict, graded) -> list[dict]:
+    """One row per outcome beyond any response, from the sequential model (all reports of the set)."""
+    if graded is None:
+        return [{**row, "status": "not run", "passed": False, "error": "no report grades any outcome"}]
+    summary = graded_summary(graded)
+    failures = graded.convergence.failures
+    rows = []
+    for outcome in ("marked", "complete", "sustained"):
+        block = summary[outcome]
+        rows.append({**row, "variant": f"{row['variant']}_{outcome}",
+                     "description": f"{row['description']}: P({outcome}) (all {len(graded.report_ids)} reports; "
+                                    f"{block['reports']} graded it)",
+                     "outcome": outcome, "model": "sequential", "reports": len(graded.report_ids),
+                     "patients": int(graded.n.sum()), "responders": block["responders"],
+                     "pooled_mean": block["pooled"]["mean"], "pooled_lo": block["pooled"]["ci95"][0],
+                     "pooled_hi": block["pooled"]["ci95"][1], "predictive_mean": block["predictive"]["mean"],
+                     "predictive_lo": block["predictive"]["ci95"][0], "predictive_hi": block["predictive"]["ci95"][1],
+                     "status": "failed" if failures else "passed", "passed": not failures, "error": "; ".join(failures)})
+    return rows
+
+
+def _estimate_row(row: dict, config: Config, table, data, result: AnalysisResult) -> dict:
     posterior = result.idata["posterior"]
     row.update(outcome=data.outcome, model=config.model.family, reports=len(data), patients=int(data.n.sum()),
-               responders=int(data.y.sum()))
+               responders=int(data.y.sum()), publication_mechanism=config.model.publication.mechanism,
+               publication_weight=config.model.publication.weight)
+    if result.design is not None:
+        row["meta_regression"] = meta_regression_summary(result)
     predictive = describe_predictive(FAMILIES[config.model.family], posterior)
     for key, block in (("pooled", describe(posterior["pooled"])), ("predictive", predictive)):
         row.update({f"{key}_mean": block["mean"], f"{key}_lo": block["ci95"][0], f"{key}_hi": block["ci95"][1]})
@@ -100,16 +129,20 @@ def run_variant(variant: Variant, cache=None, result: AnalysisResult | None = No
         block = reweighted_target(config, result, target, config.borrowing.robust_weight)
         row.update(naloxone_mean=block["mean"], naloxone_lo=block["ci95"][0], naloxone_hi=block["ci95"][1])
     passed = not failures
+    if data.outcome != "any_response":
+        row["description"] += f" (separate analysis of the {len(data)} reports that graded it)"
     return {**row, "status": "passed" if passed else "failed", "passed": passed, "error": "; ".join(failures)}
 
 
-def run_sweep(variants: list[Variant], executor, primary: AnalysisResult | None = None) -> pd.DataFrame:
-    """Every variant's row, in order, with each estimate's shift from the primary analysis."""
+def run_sweep(variants: list[Variant], executor, primary: AnalysisResult | None = None, primary_graded=None) -> pd.DataFrame:
+    """Every variant's rows, in order, with each estimate's shift from the primary analysis."""
     if primary is None:
         rows = executor.map(run_variant, variants, progress="sensitivity variants")
-    else:  # in the command's own process: the primary row from the primary analysis itself
-        rows = [run_variant(v, result=primary if v.name == "primary" else None) for v in variants]
-    table = pd.DataFrame(rows)
+    else:  # in the command's own process: the primary rows from the primary analyses themselves
+        others = executor.map(run_variant, [v for v in variants if v.name != "primary"], progress="sensitivity variants")
+        first = [run_variant(v, result=primary, graded=primary_graded) for v in variants if v.name == "primary"]
+        rows = first + others
+    table = pd.DataFrame([r for variant_rows in rows for r in variant_rows])
     reference = table.set_index("variant").loc["primary"]
     for key in ("pooled", "predictive", "naloxone"):
         if f"{key}_mean" in table:
@@ -148,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "sensitivity")
     parser.add_argument("--data", type=Path, help="evidence CSV for every variant (default: the configs' data.path)")
     parser.add_argument("--seed", type=int, help="random seed for every variant (default: the configs' sampling.seed)")
-    parser.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1 = no subprocess)")
+    parser.add_argument("--workers", type=int, help="local worker processes (default 1: this process; each fit uses sampling.cores threads)")
     parser.add_argument("--scheduler", help="address of a Dask scheduler to run the variants on instead")
     args = parser.parse_args(argv)
     started = time.perf_counter()

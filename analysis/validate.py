@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, display_path, load_config
+from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, display_path, load_config, user_data
 from analysis.errors import InputError
 from analysis.outputs import run_to_completion
 
@@ -35,6 +35,7 @@ DEFAULT_CHECKS = (
     CheckSpec("beta_binomial", DEFAULT_CONFIG, "model"),
     CheckSpec("logit_normal", CONFIG_DIR / "logit_normal.toml", "model"),
     CheckSpec("naloxone_two_step", DEFAULT_CONFIG, "two_step"),
+    CheckSpec("graded_sequential", DEFAULT_CONFIG, "graded"),
 )
 
 
@@ -45,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--simulations", type=int, help="simulations per check (default: calibration.simulations)")
     parser.add_argument("--seed", type=int, help="random seed (default: the config's sampling.seed)")
     parser.add_argument("--checks", help="comma-separated subset of the checks to run, by name")
-    parser.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1 = no subprocess)")
+    parser.add_argument("--workers", type=int, help="local worker processes (default 1: this process; each fit uses sampling.cores threads)")
     parser.add_argument("--scheduler", help="address of a Dask scheduler to run the fits on instead (tcp://host:port)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "validation", help="output directory")
     return parser.parse_args(argv)
@@ -69,7 +70,7 @@ def plan(args: argparse.Namespace) -> list[tuple[CheckSpec, Config]]:
         specs = [s for s in specs if s.name in wanted]
     overrides: dict = {}
     if args.data is not None:
-        overrides["data"] = {"path": str(args.data.resolve())}
+        overrides["data"] = user_data(args.data)
     if args.seed is not None:
         overrides["sampling"] = {"seed": args.seed}
     if args.simulations is not None:
@@ -82,6 +83,12 @@ def build_simulations(spec: CheckSpec, config: Config) -> list:
     from analysis.calibration import simulate
 
     table, data = config.load()
+    if spec.kind == "graded":
+        from analysis.calibration import simulate_graded
+        from analysis.graded import graded_counts
+
+        report_ids, pattern, n = graded_counts(config, table)
+        return simulate_graded(spec.name, config, report_ids, pattern, n)
     target_n = 0
     if spec.kind == "two_step":
         target = target_arm(config, table)

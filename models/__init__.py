@@ -20,6 +20,7 @@ share one code path:
   average covariates when None);
 - ``new_theta_distribution(posterior)``: the predictive distribution of θ for a new report,
   Rao-Blackwellised (the average over the draws of its exact conditional distribution): CDF and moments;
+- ``population_mean_at(posterior, covariates)``: E[θ | x] per draw for covariate rows (meta-regression);
 - ``derive(posterior, reports, rng)``: report θ_i, predictive θ_new, the pooled mean and the
   between-report SD of θ, from the draws.
 """

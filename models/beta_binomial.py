@@ -152,6 +152,11 @@ def report_means(posterior: xr.Dataset, covariates: np.ndarray | None) -> np.nda
     return special.expit(special.logit(mu) + posterior["beta"].values @ covariates.T)
 
 
+def population_mean_at(posterior: xr.Dataset, covariates: np.ndarray) -> np.ndarray:
+    """E[θ | x] per draw for each covariate row (trailing axis): the mean response of a report like that."""
+    return report_means(posterior, covariates)
+
+
 def log_marginal_draws(posterior: xr.Dataset, reports: Reports) -> np.ndarray:
     """log p(y_i | μ_i, κ) with θ_i integrated out, per draw and report (trailing axis), in NumPy; the same
     rising-factorial form as the model's likelihood. Used for PSIS-LOO."""

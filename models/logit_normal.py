@@ -116,6 +116,11 @@ def report_locations(posterior: xr.Dataset, covariates: np.ndarray | None) -> np
     return mu + posterior["beta"].values @ covariates.T
 
 
+def population_mean_at(posterior: xr.Dataset, covariates: np.ndarray) -> np.ndarray:
+    """E[θ | x] = E_z[expit(μ + xᵀβ + τ z)] per draw for each covariate row (trailing axis)."""
+    return _moment(report_locations(posterior, covariates), posterior["tau"].values[..., None], 1)
+
+
 def log_marginal_draws(posterior: xr.Dataset, reports: Reports) -> np.ndarray:
     """log p(y_i | μ, β, τ) with θ_i integrated out (quadrature), per draw and report (trailing axis)."""
     return _log_marginal(posterior, reports.y, reports.n, report_locations(posterior, reports.covariates))

@@ -50,3 +50,15 @@ class LogitNormalPrior(_Settings):
     tau_scale: PositiveFloat = Field(1.0)
     slope_sd: PositiveFloat = SLOPE_SD
     """β ~ Normal(0, slope_sd) per covariate on the logit scale (meta-regression only)."""
+
+
+class SequentialPrior(_Settings):
+    """Priors of the sequential model: μ_s ~ Normal(mu_mean, mu_sd), τ_s ~ HalfNormal(tau_scale) for each
+    of the four stages, the correlation of the report effects R ~ LKJ(lkj_eta). The defaults are the
+    logit-normal RBesT convention (Normal(0, 2), HalfNormal(1)) and LKJ(2), which keeps each correlation's
+    marginal at Beta(3, 3) on (−1, 1) (standard deviation 0.38): mild shrinkage toward independence."""
+
+    mu_mean: float = 0.0
+    mu_sd: PositiveFloat = 2.0
+    tau_scale: PositiveFloat = 1.0
+    lkj_eta: PositiveFloat = 2.0

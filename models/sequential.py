@@ -53,14 +53,15 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from pytensor.conditional import ifelse
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, PositiveFloat
 from pytensor.tensor.special import logsumexp
 from scipy import stats
 from scipy.stats import qmc
 
 from models import ModelSpec
 from models.padding import pad, padded_size
+from models.priors import SequentialPrior
 
 STAGES = ("response", "marked_given_response", "complete_given_marked", "sustained_given_response")
 """The conditional stage probabilities p1..p4, the model's `stage` dimension."""
@@ -79,20 +80,6 @@ PAIRS = tuple(f"{_SHORT[j]}:{_SHORT[i]}" for i, j in zip(_PAIR_ROWS, _PAIR_COLUM
 
 hyperparameters = ("mu", "tau", "rho")
 plotted_parameters = ("mu", "tau")
-
-
-class SequentialPrior(BaseModel):
-    """Priors of the sequential model: μ_s ~ Normal(mu_mean, mu_sd), τ_s ~ HalfNormal(tau_scale) for each
-    of the four stages, the correlation of the report effects R ~ LKJ(lkj_eta). The defaults are the
-    logit-normal RBesT convention (Normal(0, 2), HalfNormal(1)) and LKJ(2), which keeps each correlation's
-    marginal at Beta(3, 3) on (−1, 1) (standard deviation 0.38): mild shrinkage toward independence."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mu_mean: float = 0.0
-    mu_sd: PositiveFloat = 2.0
-    tau_scale: PositiveFloat = 1.0
-    lkj_eta: PositiveFloat = 2.0
 
 
 # --- counts ----------------------------------------------------------------------------------------------
@@ -219,7 +206,9 @@ def log_likelihood(counts, n, logit_p, bound: int):
         + _log_binomial(s_sum, j, lp4[..., None], lq4[..., None])
     )
     valid = (j <= n[..., None]) & (j >= pt.maximum(d_sum, s_sum))
-    summed = logsumexp(pt.switch(valid, terms, -np.inf), axis=-1)
+    # Behind a conditional: data that grade every response count (the usual case) skip the whole sum
+    # (PyTensor moves work used only by one branch into it; JAX then evaluates it lazily).
+    summed = ifelse(pt.any(both), logsumexp(pt.switch(valid, terms, -np.inf), axis=-1), pt.zeros_like(lp1))
     ungraded_response = pt.switch(both, summed, pt.switch(has_d, d_only, pt.switch(has_s, s_only, 0.0)))
 
     return complete_given_marked + pt.switch(has_a, graded_response, ungraded_response)

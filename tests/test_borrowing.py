@@ -9,7 +9,8 @@ import pytest
 from scipy import integrate, stats
 
 from analysis import fit
-from analysis.borrowing import run_borrowing, summary_block, target_arm
+from analysis.borrowing import run_borrowing, target_arm
+from analysis.report.summary import borrowing_block
 from analysis.config import CONFIG_DIR, load_config
 from analysis.data import BinomialData, load_evidence, select_counts
 from analysis.pipeline import run_analysis
@@ -179,14 +180,24 @@ def test_routes_agree_at_the_configured_weight(hhd_borrowing):
 
 
 def test_summary_block_has_the_documented_fields(hhd_borrowing):
-    config, _, result = hhd_borrowing
-    block = summary_block(result, config)
+    config, primary, result = hhd_borrowing
+    block = borrowing_block(result, config, primary)
     assert {"route", "robust_weight", "map_prior_ess", "posterior_robust_weight", "mean", "median", "ci95",
             "p_above", "conflict_p", "joint"} <= block.keys()
     assert {"mean", "median", "ci95"} <= block["joint"].keys()
     assert set(block["p_above"]) == {"0.5", "0.7", "0.8", "0.9"}
     assert [row["weight"] for row in block["sweep"]] == [0.0, 0.1, 0.2, 0.5, 1.0]
     assert block["conflict"] is False  # 2 of 2 responders is what the naltrexone reports predict
+    # ... but with 2 patients the check cannot fire at all: its smallest possible p-value is the chance of
+    # 0 of 2 (the MAP prior's P(0, 1, 2 of 2) are about 0.04, 0.18, 0.78 by the referee's exact computation).
+    possible = block["conflict_possible_p"]
+    assert len(possible) == 3 and possible[2] == 1.0 and block["conflict_min_p"] == min(possible)
+    assert block["conflict_has_power"] is (min(possible) < config.borrowing.conflict_alpha)
+    # One quantity, one number: the MAP prior is θ for a new report, summarised the same way.
+    from analysis.intervals import describe_predictive
+    from models import FAMILIES
+    assert block["map_prior"]["ci95"] == describe_predictive(FAMILIES["beta_binomial"], primary.idata["posterior"])["ci95"]
+    assert block["unborrowed"]["mean"] == pytest.approx(0.75, abs=1e-9)
     # This MAP prior piles up at θ = 1: the ELIR is withheld with its reason, the moment ESS is given.
     draws = result.map_draws
     assert block["map_prior_ess"]["elir"] is None and "not reported" in block["map_prior_ess"]["note"]
@@ -209,7 +220,7 @@ def _write_csv(tmp_path, rows):
 
 def _run(tmp_path, model_cache, csv, *extra):
     out = tmp_path / "out"
-    code = fit.main(["--data", str(csv), "--out", str(out), *extra], cache=model_cache)
+    code = fit.main(["--data", str(csv), "--out", str(out), "--no-sensitivity", *extra], cache=model_cache)
     return code, json.loads((out / "summary.json").read_text())
 
 
@@ -225,6 +236,7 @@ def test_arm_works_for_all_or_none_counts(tmp_path, model_cache, y, n, conflict)
     assert (arm["y"], arm["n"]) == (y, n)
     assert arm["conflict"] is conflict
     assert 0 <= arm["ci95"][0] < arm["median"] < arm["ci95"][1] <= 1
+    assert arm["conflict_has_power"]  # with 4 or 6 patients the check can reach 0.05
     if conflict:
         # In conflict the robust component takes over: its posterior weight rises far above 0.2.
         assert arm["posterior_robust_weight"] > 0.5 and arm["mean"] < 0.5

@@ -128,9 +128,18 @@ def test_compiled_sampler_is_reused_and_new_values_really_replace_old_ones(model
 
     key = sampling.program_key(spec, settings)
     fresh = sampling._build(spec, settings, key)
-    arrays = fresh.run(spec.values, seed=3)
+    arrays = fresh.run(spec.values, seed=3, chains=settings.chains)
     b = sampling._as_datatree(fresh, arrays, spec.reports)["posterior"]
     np.testing.assert_array_equal(reused["mu"].values, b["mu"].values)
     np.testing.assert_array_equal(reused["kappa"].values, b["kappa"].values)
     assert not np.array_equal(reused["mu"].values[0], model_cache.sample(
         model_spec("beta_binomial", Reports(Y, N), BetaBinomialPrior()), settings, seed=3)["posterior"]["mu"].values[0])
+
+
+def test_draws_do_not_depend_on_how_chains_are_spread_over_threads(model_cache):
+    """Each chain has its own key: 4 chains in 2 concurrent calls, in 4 calls or in one call are the same."""
+    spec = model_spec("beta_binomial", Reports(Y, N), BetaBinomialPrior())
+    draws = {cores: model_cache.sample(spec, load_config(sampling={"draws": 200, "tune": 200, "cores": cores}).sampling,
+                                       seed=5)["posterior"]["mu"].values for cores in (1, 2, 4)}
+    np.testing.assert_array_equal(draws[1], draws[2])
+    np.testing.assert_array_equal(draws[1], draws[4])

@@ -8,9 +8,11 @@ generated from the config that ran, not written by hand.
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 import numpy as np
 import pandas as pd
 
@@ -28,20 +30,6 @@ SOURCE_LEVELS = {
     "secondary_review": "secondary: only from a review",
     "secondary_lay": "secondary: non-peer-reviewed page",
 }
-LIMITATIONS = [
-    "The evidence is case reports and small series, with no control group: the numbers describe patients "
-    "whose response was published, not a randomised comparison.",
-    "Publication bias is likely: a single patient who responded is more likely to be written up than one "
-    "who did not, which pushes these estimates up.",
-    "'Response' means improvement or clearance while on the drug; flares after stopping were reported "
-    "whenever stopping was tried. It is not cure.",
-    "Outcome definitions differ between reports (e.g. 'more than 70%' versus 'complete clearance'), and "
-    "several counts come from abstracts or secondary sources (see the evidence table).",
-    "Most reports describe one patient, which carries no information about how much response rates "
-    "differ between settings: the heterogeneity estimate leans on a few series.",
-]
-
-
 def render(context: dict) -> str:
     return render_page("report.html.j2", context)
 
@@ -53,6 +41,7 @@ def render_page(template: str, context: dict) -> str:
     )
     environment.filters["num"] = format_number
     environment.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.0f}%"
+    environment.filters["md"] = markdown_inline
     return environment.get_template(template).render(**context)
 
 
@@ -90,10 +79,13 @@ def model_specification(config: Config, n_reports: int) -> list[tuple[str, str]]
                       else "configured prior on the pooled mean"))
         if prior.kind == "weakly_informative":
             lines.append((f"u = κ^(−1/2) ~ HalfNormal({prior.u_scale:g})",
-                          "BDA3's reference prior is flat in u; the half-normal keeps that shape near homogeneity "
-                          "and shrinks away from κ < 1, where reports turn all-or-none. At μ = 0.5, u ≈ τ/2 for a "
-                          "logit-normal τ, so u ~ HalfNormal(0.5) matches τ ~ HalfNormal(1). Checked by the prior "
-                          "predictive check below."))
+                          "u is the between-report spread (u = 0: identical reports). BDA3's reference prior is "
+                          "flat in u; the half-normal keeps that shape near homogeneity and shrinks away from "
+                          "κ < 1, where reports turn all-or-none. For small spread u ≈ τ·√(μ(1 − μ)) for a "
+                          f"logit-normal τ, so HalfNormal({prior.u_scale:g}) corresponds to τ ~ "
+                          f"HalfNormal({2 * prior.u_scale:g}) at μ = 0.5 and to a wider τ prior near the observed "
+                          "μ; the prior predictive check below and the prior-scale variants of the sensitivity "
+                          "analyses show what it implies."))
         else:
             lines.append((f"u = κ^(−1/2) ~ Uniform(0, {prior.u_max:g})",
                           "BDA3 reference prior p(α, β) ∝ (α + β)^(−5/2), truncated at κ ≥ "
@@ -111,6 +103,15 @@ def model_specification(config: Config, n_reports: int) -> list[tuple[str, str]]
         lines.append(("pooled = E[expit(μ + τ z)]", "population mean response probability, by Gauss-Hermite "
                                                     "quadrature per draw; expit(μ) is the median report"))
         lines.append(("θ_new = expit(μ + τ z_new)", "response probability in a new report (predictive)"))
+    if config.model.covariates:
+        terms = " + ".join(f"β_{name}·x_{name}" for name in config.model.covariates)
+        lines.append((f"logit E[θ_i] = logit μ + {terms}" if family == "beta_binomial"
+                       else f"logit θ_i = μ + {terms} + τ z_i",
+                       "meta-regression on report-level covariates, each centred (binary) or centred and divided "
+                       "by two standard deviations (continuous), so that μ is a report with average covariates"))
+        lines.append((f"β ~ Normal(0, {prior.slope_sd:g}) on that scale",
+                      "weakly informative (Gelman et al. 2008): a change of the covariate by one unit of its scale "
+                      "moving the log-odds by more than 5 is a priori unlikely"))
     publication = config.model.publication
     if publication.mechanism == "none":
         lines.append(("publication: not modelled (every report equally likely to be published)",
@@ -141,12 +142,11 @@ def borrowing_specification(config: Config) -> list[tuple[str, str]]:
 
 
 def evidence_rows(frame: pd.DataFrame, outcome: str, drug: str, target: str | None) -> list[dict]:
-    """Every report of the table, included or not, with why."""
+    """Every report of the table, included or not, with why, and what a reader needs to judge it."""
     column = f"n_{outcome}"
     rows = []
     for _, r in frame.iterrows():
         count = r.get(column)
-        dose = _dose(r)
         link_text, link = _link(r)
         if not r["included"]:
             role = f"excluded ({str(r.get('default_set', '')).removeprefix('exclude_').replace('_', ' ')})"
@@ -156,15 +156,23 @@ def evidence_rows(frame: pd.DataFrame, outcome: str, drug: str, target: str | No
             role = "target arm"
         else:
             role = "not analysed"
+        graded = {o: ("—" if pd.isna(r.get(f"n_{o}")) else int(r[f"n_{o}"])) if f"n_{o}" in r else "—"
+                  for o in ("any_response", "marked", "complete", "sustained")}
         rows.append({
-            "report_id": r["report_id"], "design": r.get("design", ""), "drug": r["drug"],
-            "route": r.get("route", ""), "dose": dose, "n": r["n_treated"],
-            "y": "not graded" if pd.isna(count) else int(count),
+            "report_id": r["report_id"], "year": r.get("year", ""), "country": r.get("country", ""),
+            "design": r.get("design", ""), "drug": r["drug"], "route": r.get("route", ""), "dose": _dose(r),
+            "n": r["n_treated"], "graded": graded, "role": role,
             "source": SOURCE_LEVELS.get(r.get("source_level", ""), r.get("source_level", "")),
-            "confidence": r.get("confidence", ""), "role": role, "link": link, "link_text": link_text,
-            "wording": r.get("response_wording", ""),
+            "confidence": r.get("confidence", ""), "link": link, "link_text": link_text,
+            "details": [(label, r.get(key, "")) for key, label in DETAILS if r.get(key, "")],
         })
     return rows
+
+
+DETAILS = (("response_wording", "wording"), ("followup_note", "follow-up"), ("cointervention", "co-interventions"),
+           ("adverse_events", "adverse events"), ("withdrawal_flare", "flare on stopping or lowering"),
+           ("overlap_note", "overlap with other reports"))
+"""Report-level text shown under each report's row, as extracted."""
 
 
 def _dose(r) -> str:
@@ -189,25 +197,22 @@ def diagnostics_rows(table: pd.DataFrame, thresholds) -> list[dict]:
     for name, r in table.iterrows():
         bad = not (r["r_hat"] <= thresholds.rhat_max and r["ess_bulk"] >= thresholds.ess_bulk_min
                    and r["ess_tail"] >= thresholds.ess_tail_min)
-        rows.append({"name": name, "r_hat": r["r_hat"], "ess_bulk": r["ess_bulk"], "ess_tail": r["ess_tail"],
-                     "mcse_mean": r["mcse_mean"], "mcse_sd": r["mcse_sd"], "bad": bad})
+        rows.append({"name": name, "bad": bad, **{k: r[k] for k in DIAGNOSTIC_COLUMNS}})
     return rows
 
 
-def write_report(staging: Path, summary: dict, result, borrowing, table, run_meta: dict) -> None:
+DIAGNOSTIC_COLUMNS = ("r_hat", "ess_bulk", "ess_tail", "mcse_median", "mcse_q2.5", "mcse_q97.5", "mcse_mean")
+
+
+def write_report(staging: Path, summary: dict, run, run_meta: dict) -> None:
     """Draw every figure into `staging/figures` and render `staging/report.html` embedding them."""
-    config = result.config
+    from analysis.report.summary import gate_failures
+
+    config, result, borrowing = run.config, run.result, run.borrowing
     directory = staging / "figures"
-    figures.draw_primary(result, summary, directory, FAMILIES[config.model.family].plotted_parameters)
-    arm = None
+    draw_figures(run, summary, directory)
     target = config.borrowing.target_drug
-    if isinstance(borrowing, BorrowingResult):
-        arm = summary[target]
-        figures.draw_borrowing(borrowing, arm, directory)
-    failures = list(result.convergence.failures)
-    if isinstance(borrowing, BorrowingResult):
-        failures += [f"joint model: {f}" for f in borrowing.joint.convergence.failures]
-    sweep = staging.parent / "sensitivity" / "summary.csv"
+    arm = summary[target] if isinstance(borrowing, BorrowingResult) else None
     context = {
         "s": summary,
         "cfg": config,
@@ -215,21 +220,79 @@ def write_report(staging: Path, summary: dict, result, borrowing, table, run_met
         "arm": arm,
         "tkey": target,
         "skipped": borrowing if isinstance(borrowing, str) else None,
-        "failures": failures,
+        "failures": gate_failures(run),
         "outcome_words": summary["outcome"].replace("_", " "),
-        "limitations": LIMITATIONS,
-        "evidence": evidence_rows(table.frame, config.data.outcome, config.data.drug,
+        "evidence": evidence_rows(run.table.frame, config.data.outcome, config.data.drug,
                                   target if config.borrowing.enabled else None),
         "spec": model_specification(config, len(result.data)),
         "borrowing_spec": borrowing_specification(config),
         "diagnostics": diagnostics_rows(result.convergence.table, config.diagnostics),
         "joint_diagnostics": diagnostics_rows(borrowing.joint.convergence.table, config.diagnostics)
         if isinstance(borrowing, BorrowingResult) else [],
+        "graded_diagnostics": diagnostics_rows(run.graded.convergence.table, config.diagnostics)
+        if run.graded is not None else [],
+        "appraisal": config.data.load_appraisal(run.table),
         "figures": {p.stem: embed_png(p) for p in sorted(directory.glob("*.png"))},
-        "prior_extreme": [
-            name.replace("_", " ") for name, c in summary["predictive_checks"]["prior"].items()
-            if not c["predictive"]["ci95"][0] <= c["observed"] <= c["predictive"]["ci95"][1]
-        ],
-        "sensitivity": pd.read_csv(sweep).to_dict(orient="records") if sweep.exists() else None,
+        "heavy": FAMILIES[config.model.family].heavy_tailed,
+        "source_names": SOURCE_LEVELS,
+        **sweep_facts(summary),
     }
     (staging / "report.html").write_text(render(context), encoding="utf-8")
+
+
+def sweep_facts(summary: dict) -> dict:
+    """What the headline and the appraisal section quote from the sweep: the range of the predictive lower
+    bound over the prior variants, the leave-one-out variant that moves the answer most, and the
+    high-concern variant with the reports it leaves out."""
+    if summary["sensitivity"]["status"] != "run":
+        return {"prior_rows": None, "loo_largest": None, "concern_row": None, "concern_removed": []}
+    rows = [r for r in summary["sensitivity"]["variants"] if r["status"] == "passed"]
+    priors = [r["predictive_lo"] for r in rows if r["group"] == "prior" and r["model"] == summary["model"]]
+    priors.append(summary["predictive"]["ci95"][0])
+    loo = [r for r in rows if r["group"] == "leave one out"]
+    largest = max(loo, key=lambda r: abs(r["pooled_shift"]), default=None)
+    concern = next((r for r in rows if r["variant"] == "sens_evidence_max_concern_moderate"), None)
+    removed = [] if summary["risk_of_bias"] is None else [
+        rid for rid in summary["reports"] if summary["risk_of_bias"].get(rid, {}).get("overall") == "high"]
+    return {"prior_rows": {"low": min(priors), "high": max(priors)} if len(priors) > 1 else None,
+            "loo_largest": None if largest is None else {"report": largest["variant"].removeprefix("loo_"),
+                                                         "mean": largest["pooled_mean"]},
+            "concern_row": concern, "concern_removed": removed}
+
+
+def markdown_inline(text: str) -> Markup:
+    """The search log's inline markup (**bold**, `code`) as HTML, everything else escaped."""
+    escaped = str(escape(text))
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    return Markup(re.sub(r"`(.+?)`", r"<code>\1</code>", escaped))
+
+
+def draw_figures(run, summary: dict, directory: Path) -> None:
+    """Every figure of the report, from the run and its summary document."""
+    from analysis.report import appraisal_figures, clinical_figures
+
+    config = run.config
+    figures.draw_primary(run.result, summary, directory, FAMILIES[config.model.family].plotted_parameters,
+                         run.loo_pit)
+    if isinstance(run.borrowing, BorrowingResult):
+        figures.draw_borrowing(run.borrowing, summary[config.borrowing.target_drug], directory)
+    small = summary["bias"]["small_study"] or summary.get("meta_regression")
+    if small is not None and "curve" in small:
+        figures.save(figures.funnel(small), directory, "funnel")
+    if "cumulative" in summary:
+        alternative = summary["cumulative_first_seen"]
+        figures.save(figures.cumulative(summary["cumulative"], None if alternative is None else {
+            "label": "at the year first seen: " + ", ".join(f"{r} {y}" for r, y in alternative["moved"].items()),
+            "steps": alternative["steps"]}), directory, "cumulative")
+    if summary["sensitivity"]["status"] == "run":
+        rows = summary["sensitivity"]["variants"]
+        figures.save(figures.sensitivity_forest(rows), directory, "sensitivity_forest")
+        figures.save(figures.tornado(rows, summary["pooled"]["mean"]), directory, "sensitivity_tornado")
+    if "graded" in summary:
+        figures.save(figures.graded(summary["graded"]), directory, "graded")
+    appraisal = config.data.load_appraisal(run.table)
+    if appraisal is not None:
+        figures.save(appraisal_figures.risk_of_bias_figure(appraisal), directory, "risk_of_bias")
+    figures.save(appraisal_figures.prisma_figure(summary["prisma"]), directory, "prisma")
+    if summary["durability"]["time_to_response"]:
+        figures.save(clinical_figures.time_to_response_figure(summary["durability"]), directory, "time_to_response")

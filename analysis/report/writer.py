@@ -10,27 +10,26 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
 from analysis.borrowing import BorrowingResult
-from analysis.report.html import write_report
-from analysis.config import display_path
-from analysis.data import EvidenceTable
 from analysis.outputs import atomic_directory
-from analysis.pipeline import AnalysisResult
-from analysis.report.summary import report_table, summary_document
+from analysis.report.html import write_report
+from analysis.report.summary import report_table, summary_document, sweep_rows
+from analysis.run import Run
 
 PROVENANCE_COLUMNS = ("design", "source_level", "confidence", "doi", "pmid", "source_url")
-VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats", "numpy", "pandas", "xarray")
+VERSIONED_PACKAGES = ("pymc", "pytensor", "jax", "jaxlib", "blackjax", "arviz", "arviz-base", "arviz-stats", "numpy",
+                      "pandas", "xarray")
 
 
-def write_outputs(
-    result: AnalysisResult, borrowing: BorrowingResult | str | None, table: EvidenceTable, out_dir: Path, argv,
-    started: float, timings: dict[str, float] | None = None,
-) -> dict:
+def write_outputs(run: Run, out_dir: Path, argv, started: float, timings: dict[str, float] | None = None) -> dict:
     """Write everything into a staging directory and move it into place only when complete.
 
     `timings`: seconds per phase so far (run.json adds the time spent writing the outputs)."""
     outputs_started = time.perf_counter()
-    summary = summary_document(result, borrowing, data_sha256=table.sha256, data_path=display_path(table.path))
+    summary = summary_document(run)
+    table, result, borrowing = run.table, run.result, run.borrowing
     reports = report_table(result)
     provenance = [c for c in PROVENANCE_COLUMNS if c in table.frame.columns]
     reports = reports.merge(table.frame[["report_id", *provenance]], on="report_id", how="left")
@@ -39,11 +38,15 @@ def write_outputs(
         result.idata.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
         reports.to_csv(staging / "summary.csv", index=False)
         result.convergence.table.to_csv(staging / "diagnostics.csv", index_label="quantity")
+        if run.sweep is not None:
+            pd.DataFrame(sweep_rows(run.sweep)).to_csv(staging / "sensitivity.csv", index=False)
         _write_json(staging / "summary.json", summary)
         _write_json(staging / "config.json", result.config.model_dump(mode="json"))
         if isinstance(borrowing, BorrowingResult):
             borrowing.joint.idata.to_netcdf(staging / f"posterior_{borrowing.target.drug}_joint.nc", engine="h5netcdf")
-        write_report(staging, summary, result, borrowing, table, _run_metadata(argv, started))
+        if run.graded is not None:
+            run.graded.idata.to_netcdf(staging / "posterior_graded.nc", engine="h5netcdf")
+        write_report(staging, summary, run, _run_metadata(argv, started))
         timings = {**(timings or {}), "outputs": round(time.perf_counter() - outputs_started, 2)}
         _write_json(staging / "run.json", _run_metadata(argv, started, timings))
     return summary
