@@ -102,11 +102,10 @@ class BinomialData:
         }
 
     def _row_counts(self) -> dict:
-        """How many pooled reports have each source level and design (when the table gives them)."""
-        if self.rows is None:
-            return {}
-        return {f"{column}s": {str(k): int(v) for k, v in self.rows[column].value_counts().items()}
-                for column in ("source_level", "design") if column in self.rows}
+        """How many pooled reports have each source level and design (empty when the table gives none)."""
+        return {f"{column}s": {} if self.rows is None or column not in self.rows else
+                {str(k): int(v) for k, v in self.rows[column].value_counts().items()}
+                for column in ("source_level", "design")}
 
     def what_cannot_be_learnt(self) -> list[str]:
         """Warnings for counts that leave part of the hierarchical model to its prior.

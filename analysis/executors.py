@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -133,6 +134,7 @@ class DaskExecutor(_CountingExecutor):
         except ImportError as err:
             raise InputError("--scheduler needs Dask: pip install -e '.[dask]'") from err
         try:
+            _probe(address)  # a refused or unroutable address fails at once, not after the client's timeout
             self._client = Client(address, timeout="20s")
         except OSError as err:
             raise InputError(f"--scheduler {address}: cannot reach a Dask scheduler there ({err})") from err
@@ -148,6 +150,14 @@ class DaskExecutor(_CountingExecutor):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _probe(address: str, seconds: float = 5.0) -> None:
+    """Open and close a TCP connection to a tcp://host:port address (other schemes are left to Dask)."""
+    scheme, _, rest = address.rpartition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme in ("", "tcp") and host and port.isdigit():
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

@@ -80,12 +80,14 @@ def _run(argv: list[str] | None, config: Config, table: EvidenceTable, data: Bin
         logging.getLogger("pymc").setLevel(logging.WARNING)
         from analysis.borrowing import BorrowingResult
         from analysis.executors import process_cache
+        from analysis.report.figures import start_worker
         from analysis.report.summary import gate_failures
         from analysis.report.writer import write_outputs
         from analysis.run import run_all
 
     cache = cache if cache is not None else process_cache()
     clock.attach(cache)
+    start_worker()  # the figure worker's imports overlap the sampling
     print(
         f"{config.name}: {config.model.family}, outcome {data.outcome}, drug {data.drug}: "
         f"{len(data)} reports, {int(data.y.sum())} of {int(data.n.sum())} patients",
@@ -101,7 +103,8 @@ def _run(argv: list[str] | None, config: Config, table: EvidenceTable, data: Bin
                   data_path=args.data)
     for line in ([] if not isinstance(run.borrowing, str) else [run.borrowing]):
         print(f"note: {line}", file=sys.stderr)
-    summary = write_outputs(run, out_dir, argv=argv, started=started, timings=clock.seconds())
+    summary = write_outputs(run, out_dir, argv=argv, started=started, timings=clock.seconds(),
+                            compilations=clock.compilations())
 
     pooled, predictive = summary["pooled"], summary["predictive"]
     crude = summary["comparators"]["crude"]

@@ -45,7 +45,7 @@ def risk_of_bias(concerns: dict[str, str] | None, patients: dict[str, int], sett
     total = sum(patients.values())
     share = {level: sum(n for r, n in patients.items() if concerns.get(r) == level) / total
              for level in ("low", "moderate", "high")}
-    words = ", ".join(f"{100 * share[level]:.0f}% of patients in reports of {level} concern" for level in share)
+    words = "patients in reports of " + ", ".join(f"{level} concern {100 * share[level]:.0f}%" for level in share)
     if missing:
         words += f"; not appraised: {', '.join(missing)}"
     if share["high"] >= settings.risk_of_bias_high_share:
@@ -62,24 +62,23 @@ def inconsistency(predictive_ci: list[float] | None, settings: GradeSettings) ->
     serious, very = settings.inconsistency_width
     judgement = "very serious" if width > very else "serious" if width > serious else "not serious"
     return {"judgement": judgement,
-            "reason": f"95% predictive interval for a new report {predictive_ci[0]:.2f} to {predictive_ci[1]:.2f} "
-                      f"(width {width:.2f})"}
+            "reason": f"new-report 95% interval {predictive_ci[0]:.2f} to {predictive_ci[1]:.2f} (width {width:.2f})"}
 
 
-def imprecision(ci: list[float], settings: GradeSettings, what: str = "pooled estimate") -> dict:
+def imprecision(ci: list[float], settings: GradeSettings, what: str = "pooled") -> dict:
     width = ci[1] - ci[0]
     serious, very = settings.imprecision_width
     judgement = "very serious" if width > very else "serious" if width > serious else "not serious"
-    return {"judgement": judgement, "reason": f"95% interval of the {what} {ci[0]:.2f} to {ci[1]:.2f} (width {width:.2f})"}
+    return {"judgement": judgement, "reason": f"{what} 95% interval {ci[0]:.2f} to {ci[1]:.2f} (width {width:.2f})"}
 
 
 def publication_bias(slope: dict | None, scenario_shift: float | None, settings: GradeSettings) -> dict:
     reasons, suspected = [], False
     if slope is not None:
-        reasons.append(f"size slope {slope['mean']:.2f} per unit of log n, P(slope < 0) = {slope['p_negative']:.3f}")
+        reasons.append(f"size slope {slope['mean']:.2f} per unit of log n, P(slope < 0) {slope['p_negative']:.3f}")
         suspected |= slope["p_negative"] >= settings.publication_slope_probability
     if scenario_shift is not None:
-        reasons.append(f"all-responder selection at omega = 0.5 moves the pooled mean by {scenario_shift:+.2f}")
+        reasons.append(f"selection of all-responder reports (omega 0.5) shifts the pooled mean {scenario_shift:+.2f}")
         suspected |= -scenario_shift > settings.publication_shift
     if not reasons:
         return {"judgement": "not assessable", "reason": "the bias analyses were not run (sensitivity sweep skipped)"}

@@ -144,9 +144,14 @@ def run_sweep(variants: list[Variant], executor, primary: AnalysisResult | None 
         rows = first + others
     table = pd.DataFrame([r for variant_rows in rows for r in variant_rows])
     reference = table.set_index("variant").loc["primary"]
+    # A shift is a sensitivity of the primary estimate: defined only for rows of the same estimand (other
+    # outcomes, and a meta-regression's report of average covariates, are comparisons, not perturbations).
+    same = table["outcome"] == reference["outcome"]
+    if "meta_regression" in table:
+        same &= table["meta_regression"].isna()
     for key in ("pooled", "predictive", "naloxone"):
         if f"{key}_mean" in table:
-            table[f"{key}_shift"] = (table[f"{key}_mean"] - reference[f"{key}_mean"]).round(6)
+            table[f"{key}_shift"] = (table[f"{key}_mean"] - reference[f"{key}_mean"]).round(6).where(same)
     return table
 
 

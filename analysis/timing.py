@@ -34,6 +34,11 @@ class Stopwatch:
         """Book compiling and sampling from now on (a cache shared across runs has earlier seconds)."""
         self._cache = cache
         self._baseline = (cache.compile_seconds, cache.sample_seconds) if cache is not None else (0.0, 0.0)
+        self._built = getattr(cache, "compilations", 0)
+
+    def compilations(self) -> int:
+        """Programs built (not loaded from the disk cache) since `attach`."""
+        return getattr(self._cache, "compilations", 0) - self._built
 
     def seconds(self) -> dict[str, float]:
         booked = dict(self._seconds)

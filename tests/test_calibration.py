@@ -85,7 +85,8 @@ def test_cdf_pit_spreads_a_truth_rounded_to_the_boundary():
 
 @pytest.mark.parametrize("argv, message", [
     (["--checks", "nonexistent"], "unknown check"),
-    (["--config", "analysis/configs/sens_selection_w050.toml", "--checks", "sens_selection_w050"], "publication selection"),
+    (["--config", "analysis/configs/sens_publication_single_w050.toml", "--checks", "sens_publication_single_w050"],
+     "publication selection"),
     (["--workers", "0"], "--workers must be at least 1"),
 ])
 def test_validate_rejects_bad_requests(argv, message, capsys, tmp_path):
@@ -113,9 +114,9 @@ def test_every_executor_gives_identical_results():
         in_process = run(executor)
     with LocalExecutor(workers=2) as executor:
         local = run(executor)
-        # One structure, under two sampler settings (SBC's and the sweep's draws): at most two programs
-        # in each of the two worker processes, never one per task (8 tasks).
-        assert executor.programs <= 4
+        # One structure under two sampler settings (SBC's and the sweep's draws), and the primary variant's
+        # graded-outcome model: at most three programs in each of the two workers, never one per task.
+        assert executor.programs <= 6
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with make_executor(scheduler=cluster.scheduler_address) as executor:
             assert isinstance(executor, DaskExecutor)
@@ -124,7 +125,8 @@ def test_every_executor_gives_identical_results():
     assert [row["simulation"] for row in on_dask[0]] == list(range(6))
     pd.testing.assert_frame_equal(in_process[1], local[1], check_exact=True)
     pd.testing.assert_frame_equal(in_process[1], on_dask[1], check_exact=True)
-    assert list(on_dask[1]["variant"]) == ["primary", "loo_Albers2017"]
+    graded = [f"graded_{o}" for o in ("marked", "complete", "sustained")]
+    assert list(on_dask[1]["variant"]) == ["primary", *graded, "loo_Albers2017"]
 
 
 def test_dask_executor_reports_an_unreachable_scheduler():

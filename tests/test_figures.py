@@ -193,36 +193,40 @@ def real_run(model_cache):
     result = run_analysis(config, data, model_cache)
     target = target_arm(config, table)
     borrowing = run_borrowing(config, result, target, model_cache) if target is not None else None
+    from analysis.checks import psis_loo, randomised_loo_pit
+    from models.borrowing import total_variation
+
     years = {str(r): int(y) for r, y in zip(table.frame["report_id"], table.frame["year"])}
-    summary = stand_in_summary(result.idata, years, figures.pareto_k_values(result.idata))
+    psis = psis_loo(result.idata)
+    pareto_k = {str(r): float(k) for r, k in zip(psis.pareto_k["report"].values, psis.pareto_k.values)}
+    summary = stand_in_summary(result.idata, years, pareto_k)
     block = sweep_block(borrowing) if borrowing is not None else None
-    return SimpleNamespace(config=config, result=result, borrowing=borrowing, block=block, summary=summary)
+    if block is not None:
+        block["posterior_map_distance"] = total_variation(borrowing.posterior, borrowing.map_fit.mixture)
+    pit = randomised_loo_pit(result.idata, psis, np.random.default_rng(1))
+    return SimpleNamespace(config=config, result=result, borrowing=borrowing, block=block, summary=summary, pit=pit)
 
 
 # --- the real run -----------------------------------------------------------------------------------------
 
 
 def test_primary_figures_on_a_real_run(real_run, tmp_path):
-    """Without PIT values or Pareto k in the summary, draw_primary computes both from the posterior."""
     from models import FAMILIES
 
-    summary = {k: v for k, v in real_run.summary.items() if k != "loo"}
-    written = figures.draw_primary(real_run.result, summary, tmp_path,
-                                   FAMILIES[real_run.config.model.family].plotted_parameters)
+    written = figures.draw_primary(real_run.result, real_run.summary, tmp_path,
+                                   FAMILIES[real_run.config.model.family].plotted_parameters, real_run.pit)
     assert tuple(written) == PRIMARY_NAMES
     assert_written(tmp_path, PRIMARY_NAMES)
-    pit = figures.randomised_loo_pit(real_run.result.idata)
-    assert pit.shape == (len(real_run.summary["reports"]),) and np.all((pit >= 0) & (pit <= 1))
-    assert set(figures.pareto_k_values(real_run.result.idata)) == set(real_run.summary["reports"])
+    assert real_run.pit.shape == (len(real_run.summary["reports"]),)
+    assert np.all((real_run.pit >= 0) & (real_run.pit <= 1))
 
 
-def test_borrowing_figures_and_distance_on_a_real_run(real_run, tmp_path):
+def test_borrowing_figures_on_a_real_run(real_run, tmp_path):
     if real_run.borrowing is None:
         pytest.skip("no target arm in the shipped data")
-    distance = figures.draw_borrowing(real_run.borrowing, real_run.block, tmp_path)
+    figures.draw_borrowing(real_run.borrowing, real_run.block, tmp_path)
     assert_written(tmp_path, BORROWING_NAMES)
-    assert 0.0 <= distance <= 1.0
-    assert distance == pytest.approx(figures.prior_posterior_distance(real_run.borrowing))
+    assert 0.0 <= real_run.block["posterior_map_distance"] <= 1.0
 
 
 def test_forest_on_a_real_run_leaves_room_beyond_one(real_run):
@@ -313,14 +317,14 @@ def test_density_has_no_dip_at_the_bounds():
 
 
 def test_total_variation_of_beta_mixtures():
-    from models.borrowing import BetaMixture
+    from models.borrowing import BetaMixture, total_variation
 
     flat, rising = BetaMixture.single(1, 1), BetaMixture.single(2, 1)
-    assert figures.total_variation(flat, flat) == pytest.approx(0.0, abs=1e-12)
-    assert figures.total_variation(flat, rising) == pytest.approx(0.25, abs=1e-9)
+    assert total_variation(flat, flat) == pytest.approx(0.0, abs=1e-12)
+    assert total_variation(flat, rising) == pytest.approx(0.25, abs=1e-9)
     spiky = BetaMixture([0.5, 0.5], [0.5, 20.0], [0.3, 2.0])  # unbounded at both ends
-    assert figures.total_variation(spiky, flat) == pytest.approx(figures.total_variation(flat, spiky), abs=1e-12)
-    assert 0.0 < figures.total_variation(spiky, flat) < 1.0
+    assert total_variation(spiky, flat) == pytest.approx(total_variation(flat, spiky), abs=1e-12)
+    assert 0.0 < total_variation(spiky, flat) < 1.0
 
 
 # --- synthetic posterior: every primary figure --------------------------------------------------------------
@@ -408,12 +412,13 @@ def test_tornado_sorts_by_absolute_shift_and_shows_at_most_25(tmp_path):
     assert_written(tmp_path, ("tornado",))
 
 
-def test_tornado_computes_a_missing_shift_from_the_reference():
-    rows = [{"variant": "a", "group": "prior", "pooled_mean": 0.80, "status": "passed"},
-            {"variant": "b", "group": "prior", "pooled_mean": 0.95, "pooled_shift": float("nan"), "status": "passed"}]
-    shown, _, _ = figures.tornado_rows(rows, 0.87)
-    assert [r["variant"] for r in shown] == ["b", "a"]
-    assert shown[0]["shift"] == pytest.approx(0.08)
+def test_tornado_leaves_out_rows_without_a_shift():
+    """Rows of another outcome carry no shift (the sweep leaves it empty): comparisons, not perturbations."""
+    rows = [{"variant": "a", "group": "prior", "pooled_mean": 0.80, "pooled_shift": -0.07, "status": "passed"},
+            {"variant": "b", "group": "outcome", "pooled_mean": 0.50, "pooled_shift": None, "status": "passed"},
+            {"variant": "c", "group": "prior", "pooled_mean": 0.95, "pooled_shift": float("nan"), "status": "passed"}]
+    shown, usable, left_out = figures.tornado_rows(rows, 0.87)
+    assert [r["variant"] for r in shown] == ["a"] and not left_out
     plt.close(figures.tornado(rows, 0.87))
 
 

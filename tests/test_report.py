@@ -99,7 +99,9 @@ def test_report_covers_the_reviewers_sections(primary_run):
     assert "excluded (duplicate)" in html and "excluded (unverified)" in html
     # The model specification comes from the config that ran.
     assert "u = κ^(−1/2) ~ HalfNormal(0.5)" in html and "μ ~ Beta(1, 1)" in html
-    assert "Convergence checks passed" in html and "CONVERGENCE CHECKS FAILED" not in html
+    assert "Computational checks passed" in html and "COMPUTATIONAL CHECKS FAILED" not in html
+    # The computational checks sit below the headline: "passed" is not a verdict on the evidence.
+    assert html.index('id="headline"') < html.index("Computational checks passed")
     assert summary["pooled"]["mean"] is not None and "python -m analysis.fit" in html
 
 
@@ -107,7 +109,8 @@ def test_report_of_another_config_describes_that_model(model_cache, tmp_path):
     config = tmp_path / "variant.toml"
     config.write_text(
         f'extends = "{CONFIG_DIR / "logit_normal.toml"}"\n[model.publication]\nmechanism = "single_patient"\nweight = 0.5\n[model.logit_normal]\n'
-        'tau_dist = "half_cauchy"\ntau_scale = 0.5\n[borrowing]\nenabled = false\n'
+        'tau_dist = "half_cauchy"\ntau_scale = 0.5\n[borrowing]\nenabled = false\n[graded]\nenabled = false\n'
+        '[cumulative]\nenabled = false\n'
     )
     assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_OK
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
@@ -127,6 +130,6 @@ def test_failed_gate_writes_outputs_marked_failed_and_shows_it_in_red_at_the_top
     assert summary["status"] == "failed" and not summary["diagnostics"]["passed"]
     assert any("tail ESS below" in reason for reason in summary["diagnostics"]["failures"])
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
-    banner = html.index("CONVERGENCE CHECKS FAILED")
+    banner = html.index("COMPUTATIONAL CHECKS FAILED")
     assert banner < html.index('id="headline"') and 'class="banner failed"' in html
     assert "tail ESS below" in html[banner:html.index('id="headline"')]

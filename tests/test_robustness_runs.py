@@ -20,8 +20,8 @@ from analysis.pipeline import run_analysis
 
 
 def _start(out):
-    return subprocess.Popen([sys.executable, "-m", "analysis.fit", "--out", str(out)], cwd=PROJECT_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "analysis.fit", "--out", str(out), "--no-sensitivity"],
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _snapshot(directory):
@@ -106,7 +106,8 @@ def test_command_warns_about_a_single_report(tmp_path, model_cache, capsys):
     csv = tmp_path / "one.csv"
     lines = (PROJECT_ROOT / "data" / "reports.csv").read_text(encoding="utf-8").splitlines()
     csv.write_text("\n".join([lines[0], *[line for line in lines[1:] if line.startswith("Series14_Menta2024,")]]) + "\n")
-    assert fit.main(["--data", str(csv), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_OK
+    assert fit.main(["--data", str(csv), "--out", str(tmp_path / "out"), "--no-sensitivity"],
+                    cache=model_cache) == fit.EXIT_OK
     assert "warning: only one report" in capsys.readouterr().err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["evidence"]["reports"] == 1 and "only one report" in summary["data_warnings"][0]

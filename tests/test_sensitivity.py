@@ -1,5 +1,6 @@
 """Sensitivity analyses: the variants, the evidence filters, leave-one-out, the selection model, the sweep."""
 
+import re
 import tomllib
 
 import numpy as np
@@ -29,7 +30,8 @@ def test_every_variant_extends_the_primary_and_changes_something(path):
     assert document["extends"] in ("default.toml", "logit_normal.toml")
     config, primary = load_config(path), load_config()
     assert config.description
-    changed = [s for s in ("data", "model", "sampling", "diagnostics", "borrowing") if getattr(config, s) != getattr(primary, s)]
+    changed = [s for s in ("data", "model", "sampling", "diagnostics", "borrowing", "graded")
+               if getattr(config, s) != getattr(primary, s)]
     assert changed, f"{path.name} changes nothing"
 
 
@@ -99,17 +101,19 @@ def test_leave_one_out_variants_drop_exactly_one_report(table):
 
 
 def test_sweep_compiles_once_per_structure_and_marks_failures(tmp_path):
-    variants = [v for v in sensitivity.discover_variants(None) if v.name in ("primary", "loo_Albers2017", "sens_selection_w050")]
+    variants = [v for v in sensitivity.discover_variants(None)
+                if v.name in ("primary", "loo_Albers2017", "sens_publication_single_w050")]
     variants.append(sensitivity.Variant("broken", "other", "a config that does not exist", tmp_path / "missing.toml", {}))
     (tmp_path / "empty.csv").write_text("report_id,drug,n_treated,n_any_response\nA,naloxone,2,2\n")
     variants.append(sensitivity.Variant("no_data", "other", "no naltrexone rows", CONFIG_DIR / "default.toml",
                                         {"data": {"path": str(tmp_path / "empty.csv")}}))
     with LocalExecutor(workers=1) as executor:  # a fresh worker process: counts this sweep's compilations only
         table = sensitivity.run_sweep(variants, executor)
-    # Three fitted variants and their joint naloxone models: all one structure, compiled once.
-    assert executor.programs == 1
+    # Three fitted variants (the naloxone column reweights their draws): one structure, prepared once; the
+    # primary's graded-outcome rows add the sequential model's.
+    assert executor.programs == 2
     rows = table.set_index("variant")
-    assert rows.loc[["primary", "loo_Albers2017", "sens_selection_w050"], "passed"].all()
+    assert rows.loc[["primary", "loo_Albers2017", "sens_publication_single_w050", "graded_marked"], "passed"].all()
     assert not rows.loc["broken", "passed"] and "config file not found" in rows.loc["broken", "error"]
     assert not rows.loc["no_data", "passed"] and "no report left" in rows.loc["no_data", "error"]
     assert rows.loc["primary", "pooled_shift"] == 0 and rows.loc["loo_Albers2017", "reports"] == 11
@@ -118,12 +122,14 @@ def test_sweep_compiles_once_per_structure_and_marks_failures(tmp_path):
 def test_sensitivity_command_writes_its_outputs(tmp_path, model_cache, monkeypatch):
     chosen = ("primary", "logit_normal", "loo_Series14_Menta2024")
     original = sensitivity.discover_variants
-    monkeypatch.setattr(sensitivity, "discover_variants", lambda data: [v for v in original(data) if v.name in chosen])
+    monkeypatch.setattr(sensitivity, "discover_variants",
+                        lambda data, seed: [v for v in original(data, seed) if v.name in chosen])
     assert sensitivity.main(["--out", str(tmp_path / "sens"), "--workers", "1"]) == 0
     out = tmp_path / "sens"
     table = pd.read_csv(out / "summary.csv")
-    assert list(table["variant"]) == list(chosen)
-    assert {"pooled_mean", "pooled_lo", "pooled_hi", "predictive_mean", "naloxone_mean", "passed"} <= set(table.columns)
+    graded = [f"graded_{o}" for o in ("marked", "complete", "sustained")]
+    assert list(table["variant"]) == [chosen[0], *graded, *chosen[1:]]
+    assert {"pooled_mean", "pooled_lo", "pooled_hi", "predictive_mean", "naloxone_mean", "status"} <= set(table.columns)
     html = (out / "index.html").read_text()
     assert "data:image/png;base64," in html and "loo_Series14_Menta2024" in html and "<script" not in html
     psense = pd.read_csv(out / "psense.csv")
@@ -135,17 +141,31 @@ def test_sensitivity_command_writes_its_outputs(tmp_path, model_cache, monkeypat
 def test_full_sweep_runs_every_variant(tmp_path, model_cache):
     assert sensitivity.main(["--out", str(tmp_path / "sens"), "--workers", "1"]) == 0
     table = pd.read_csv(tmp_path / "sens" / "summary.csv")
-    assert len(table) == 2 + len(VARIANTS) + 12 and table["passed"].all()
+    # primary (and its 3 graded-outcome rows), logit-normal, every sens_*.toml (the graded one gives 3 rows)
+    # and one leave-one-out per pooled report
+    assert len(table) == 4 + 1 + len(VARIANTS) + 2 + 12 and (table["status"] == "passed").all()
 
 
-def test_primary_report_shows_a_sweep_found_beside_it(tmp_path, model_cache):
+def test_the_primary_report_carries_its_sweep_and_a_draft_says_so(primary_run, tmp_path, model_cache):
+    """The default command draws the sweep into the report (no link to a page that may not exist); a run
+    with --no-sensitivity is marked as a draft at the top."""
+    import json
+
     from analysis import fit
 
-    (tmp_path / "sensitivity").mkdir()
-    pd.DataFrame([{"variant": "loo_Example", "description": "Without Example", "pooled_mean": 0.5, "pooled_lo": 0.4,
-                   "pooled_hi": 0.6, "pooled_shift": -0.1, "predictive_mean": 0.5, "predictive_lo": 0.1,
-                   "predictive_hi": 0.9, "passed": False}]).to_csv(tmp_path / "sensitivity" / "summary.csv", index=False)
-    assert fit.main(["--out", str(tmp_path / "default")], cache=model_cache) == fit.EXIT_OK
-    html = (tmp_path / "default" / "report.html").read_text(encoding="utf-8")
-    assert 'href="../sensitivity/index.html"' in html
-    assert "<td>loo_Example</td><td>Without Example</td>" in html and "FAILED" in html
+    _, out = primary_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sensitivity"]["status"] == "run" and "Draft" not in html
+    variants = {row["variant"] for row in summary["sensitivity"]["variants"]}
+    assert {"sens_publication_all_w010", "sens_metareg_log_n", "loo_Series14_Menta2024", "graded_complete"} <= variants
+    assert "sensitivity_tornado.png" in html or 'figures/sensitivity_tornado' in html
+    assert (out / "sensitivity.csv").is_file()
+    links = re.findall(r'href="([^"]+)"', html)
+    assert links and all(link.startswith(("https://", "#")) for link in links)
+    draft = tmp_path / "draft"
+    assert fit.main(["--out", str(draft), "--no-sensitivity"], cache=model_cache) == fit.EXIT_OK
+    draft_html = (draft / "report.html").read_text(encoding="utf-8")
+    assert "Draft: sensitivity analyses not run" in draft_html
+    assert draft_html.index("Draft: sensitivity analyses not run") < draft_html.index('id="headline"')
+    assert json.loads((draft / "summary.json").read_text())["sensitivity"]["status"] == "not run"

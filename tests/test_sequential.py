@@ -19,7 +19,6 @@ from analysis.data import load_evidence
 from analysis.sampling import ModelCache
 from mc import MCSE_MULTIPLE, assert_matches
 from models import sequential
-from models.padding import padded_size
 from models.sequential import MISSING, OUTCOMES, STAGES, SequentialPrior
 
 # --- the likelihood ------------------------------------------------------------------------------------------
@@ -260,7 +259,7 @@ def test_padding_and_the_loop_bound_leave_the_log_density_unchanged():
     extra = 20
     padded = sequential.build_model(np.vstack([counts, np.full((extra, 4), MISSING)]), np.append(n, [0] * extra), prior)
     longer = sequential.build_model(counts, n, prior, bound=64)
-    size, big = padded_size(len(n)), padded_size(len(n) + extra)
+    size, big = sequential.padded_reports(len(n)), sequential.padded_reports(len(n) + extra)
     assert small["n_treated"].get_value().size == size < big == padded["n_treated"].get_value().size
     rng = np.random.default_rng(5)
     small_logp, padded_logp, longer_logp = (m.compile_logp() for m in (small, padded, longer))
@@ -393,13 +392,18 @@ def test_rho_is_the_correlation_of_the_sampled_cholesky_factor(shipped_fit):
 
 
 def test_one_program_serves_both_data_sets_and_priors(cache, shipped_fit, toy_fit, shipped):
-    """The shipped data (12 reports) and the toy data (3 reports, another prior) pad to the same size and
-    loop bound: one program, built (or loaded from disk) once; the swapped values really replace the old."""
+    """The shipped data (12 reports) and the toy data (3 reports, another prior) have one structure; the
+    toy data pad to 4 reports, so they have a program of their own. Ten of the shipped reports with
+    another prior pad to 12 and reuse the shipped data's program; the swapped values really replace the
+    old."""
     counts, n, _ = shipped
     assert sequential.model_spec(counts, n, SequentialPrior()).key == sequential.model_spec(
         TOY_COUNTS, TOY_N, SequentialPrior(tau_scale=1e-4)).key
-    assert cache.programs == 1
-    assert cache.compilations <= 1
+    assert cache.programs == 2 and cache.compilations <= 2
+    settings = load_config(sampling={"draws": 100, "tune": 100}).sampling
+    cache.sample(sequential.model_spec(counts[:10], n[:10], SequentialPrior(mu_sd=1.0)), settings, seed=1)
+    cache.sample(sequential.model_spec(counts, n, SequentialPrior()), settings, seed=1)
+    assert cache.programs == 3  # the two fits of 12 padded reports share one program (these settings')
     assert shipped_fit[0]["posterior"]["p"].sizes["report"] == 12
     assert toy_fit[0]["posterior"]["p"].sizes["report"] == 3
     assert float(shipped_fit[0]["posterior"]["tau"].mean()) > 100 * float(toy_fit[0]["posterior"]["tau"].mean())

@@ -71,8 +71,8 @@ def time_to_response_figure(durability: dict) -> plt.Figure:
     if kinds:  # in a row of its own under the last patient: never over a dot or a wording
         ax.legend(fontsize=8, loc="lower center", ncol=len(kinds), frameon=False, borderaxespad=0.2)
     shown = sum(t["patients"] for t in entries)
-    ax.set_title(f"Time to response as reported ({durability.get('drug', '')}): stated for {shown} "
-                 f"patient{'s' if shown != 1 else ''}, not stated for {missing}", fontsize=10, loc="left")
+    ax.set_title(f"Time to response ({durability.get('drug', '')}): stated for {shown} "
+                 f"patient{'s' if shown != 1 else ''}, not for {missing}", fontsize=10, loc="left")
     if not entries:
         ax.text(0.5, 0.5, "no time to response stated", ha="center", va="center", transform=ax.transAxes)
     figure.tight_layout()

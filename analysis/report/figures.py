@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import functools
 import math
+import multiprocessing
 import re
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -330,11 +334,9 @@ def forest(summary: dict) -> plt.Figure:
     twin.tick_params(axis="y", length=0, labelsize=8.5)
     for side in ("top", "right", "left", "bottom"):
         twin.spines[side].set_visible(False)
-    twin.set_ylabel("y/n;  mean (95% CrI)", fontsize=8.5)
     outcome = summary["outcome"].replace("_", " ")
     ax.set_xlabel(f"probability of {outcome} on {summary['drug']}")
-    ax.set_title(f"{outcome.capitalize()} on {summary['drug']}: {k} reports (largest first), pooled mean and "
-                 "predictive interval")
+    ax.set_title(f"{outcome.capitalize()} on {summary['drug']}: {k} reports, largest first", loc="left")
     _legend_below(figure, handles, ncols=2)
     return figure
 
@@ -732,29 +734,83 @@ def predictive_statistics(idata) -> plt.Figure:
     return figure
 
 
-def draw_primary(result, summary: dict, directory: Path, parameters: tuple[str, ...], pit_values) -> list[str]:
-    """Every figure of the primary analysis; returns the names written. `pit_values`: the randomised
-    LOO-PIT values (one per report, `analysis.checks.randomised_loo_pit`); the Pareto k come from the
-    summary (PSIS-LOO is computed once, by the analysis)."""
+@dataclass(frozen=True)
+class Job:
+    """One figure to draw: `draw(*args)` returns it, `name` is its file name (PNG and SVG)."""
+
+    name: str
+    draw: Callable
+    args: tuple
+
+
+def primary_jobs(result, summary: dict, parameters: tuple[str, ...], pit_values) -> list[Job]:
+    """Every figure of the primary analysis. `pit_values`: the randomised LOO-PIT values (one per report,
+    `analysis.checks.randomised_loo_pit`); the Pareto k come from the summary (PSIS-LOO is computed once,
+    by the analysis)."""
     idata, names = result.idata, list(parameters)
-    directory = Path(directory)
     order = _report_order(summary["reports"]) if summary.get("reports") else None
-    pareto_k = summary["loo"]["pareto_k"]
     sizes = {name: int(r["n"]) for name, r in summary.get("reports", {}).items()}
-    drawn = {
-        "forest": lambda: forest(summary),
-        "prior_posterior": lambda: prior_posterior(idata, names),
-        "trace": lambda: trace(idata, names),
-        "rank": lambda: rank(idata, names),
-        "energy": lambda: energy(idata),
-        "predictive_intervals": lambda: report_predictive_intervals(idata, order),
-        "predictive_statistics": lambda: predictive_statistics(idata),
-        "khat": lambda: khat(pareto_k, order, sizes),
-        "loo_pit": lambda: loo_pit(pit_values),
-    }
-    for name, draw in drawn.items():
-        save(draw(), directory, name)
-    return list(drawn)
+    jobs = [
+        Job("forest", forest, (summary,)),
+        Job("prior_posterior", prior_posterior, (idata, names)),
+        Job("trace", trace, (idata, names)),
+        Job("rank", rank, (idata, names)),
+        Job("energy", energy, (idata,)),
+        Job("predictive_intervals", report_predictive_intervals, (idata, order)),
+        Job("predictive_statistics", predictive_statistics, (idata,)),
+        Job("khat", khat, (summary["loo"]["pareto_k"], order, sizes)),
+    ]
+    if len(pit_values) >= 2:  # one report: no distribution of PIT values to compare with the uniform
+        jobs.append(Job("loo_pit", loo_pit, (np.asarray(pit_values),)))
+    return jobs
+
+
+def draw_primary(result, summary: dict, directory: Path, parameters: tuple[str, ...], pit_values) -> list[str]:
+    """Draw `primary_jobs` here, one after another; returns the names written."""
+    jobs = primary_jobs(result, summary, parameters, pit_values)
+    for job in jobs:
+        draw_job(job, directory)
+    return [job.name for job in jobs]
+
+
+def draw_job(job: Job, directory: Path) -> str:
+    save(job.draw(*job.args), directory, job.name)
+    return job.name
+
+
+_WORKER = None
+
+
+def start_worker():
+    """A second process that draws half of a report's figures while this one draws the other half
+    (matplotlib holds the interpreter, so threads would not overlap). Started early, so that its imports
+    overlap the sampling; kept for the life of the process."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _WORKER.submit(_ready)
+    return _WORKER
+
+
+def _ready() -> bool:
+    return True
+
+
+def draw_jobs(jobs: list[Job], directory: Path) -> list[str]:
+    """Draw `jobs` into `directory`, every other one (by expected cost) in the worker process. The files
+    do not depend on which process drew them."""
+    ordered = sorted(jobs, key=lambda job: -COST.get(job.name, 1.0))
+    remote = [start_worker().submit(draw_job, job, directory) for job in ordered[1::2]]
+    for job in ordered[::2]:
+        draw_job(job, directory)
+    for future in remote:
+        future.result()
+    return [job.name for job in jobs]
+
+
+COST = {"risk_of_bias": 3.0, "sensitivity_forest": 2.0, "trace": 1.6, "forest": 1.6, "prior_posterior": 1.5,
+        "tornado": 1.2, "rank": 1.2, "predictive_statistics": 1.2, "borrowing_update": 1.2, "map_prior_fit": 1.1}
+"""Rough relative drawing times (measured), so that the two processes get similar shares."""
 
 
 # --- the target arm (borrowing) ---------------------------------------------------------------------------
@@ -861,12 +917,16 @@ def map_fit_check(result: BorrowingResult) -> plt.Figure:
     return figure
 
 
-def draw_borrowing(result: BorrowingResult, block: dict, directory: Path) -> None:
+def borrowing_jobs(result: BorrowingResult, block: dict) -> list[Job]:
     """The target arm's figures, with the numbers of its summary block."""
-    directory = Path(directory)
-    save(borrowing_update(result, block["posterior_map_distance"]), directory, "borrowing_update")
-    save(borrowing_sweep(block), directory, "borrowing_sweep")
-    save(map_fit_check(result), directory, "map_prior_fit")
+    return [Job("borrowing_update", borrowing_update, (result, block["posterior_map_distance"])),
+            Job("borrowing_sweep", borrowing_sweep, (block,)),
+            Job("map_prior_fit", map_fit_check, (result,))]
+
+
+def draw_borrowing(result: BorrowingResult, block: dict, directory: Path) -> None:
+    for job in borrowing_jobs(result, block):
+        draw_job(job, directory)
 
 
 # --- figures from plain inputs: small-study effects, cumulative analysis, the sensitivity sweep ---------------
@@ -1058,8 +1118,9 @@ def _group_colours(groups) -> dict[str, str]:
 
 def tornado_rows(rows: list[dict], reference: float, limit: int = 25) -> tuple[list[dict], list[dict], list[dict]]:
     """(shown, usable, left_out) for `tornado`: usable = passed variants other than the primary with a
-    finite shift (`pooled_shift`, or pooled_mean − reference), each with "shift" and "label" added;
-    shown = the `limit` largest by absolute shift, largest first; left_out = failed and not-run variants."""
+    finite `pooled_shift` (the sweep leaves it empty for rows of another outcome, which are comparisons,
+    not perturbations), each with "shift" and "label" added; shown = the `limit` largest by absolute
+    shift, largest first; left_out = failed and not-run variants."""
     usable, left_out = [], []
     for row in rows:
         if str(row.get("variant")) == "primary":
@@ -1069,9 +1130,6 @@ def tornado_rows(rows: list[dict], reference: float, limit: int = 25) -> tuple[l
             continue
         shift = row.get("pooled_shift")
         if not _finite(shift):
-            shift = float(row["pooled_mean"]) - reference if _finite(row.get("pooled_mean")) else None
-        if shift is None:
-            left_out.append(row)
             continue
         usable.append({**row, "shift": float(shift), "label": variant_label(row)})
     usable.sort(key=lambda r: (-abs(r["shift"]), r["label"]))

@@ -23,8 +23,8 @@ from models import FAMILIES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SOURCE_LEVELS = {
-    "primary_full_text_partial": "primary, full text (partly read)",
-    "primary_abstract": "primary, abstract",
+    "primary_full_text_partial": "primary full text (partly read)",
+    "primary_abstract": "primary abstract",
     "conference_abstract": "conference abstract",
     "secondary_summary": "secondary: database summary",
     "secondary_review": "secondary: only from a review",
@@ -245,7 +245,8 @@ def sweep_facts(summary: dict) -> dict:
     bound over the prior variants, the leave-one-out variant that moves the answer most, and the
     high-concern variant with the reports it leaves out."""
     if summary["sensitivity"]["status"] != "run":
-        return {"prior_rows": None, "loo_largest": None, "concern_row": None, "concern_removed": []}
+        return {"prior_rows": None, "loo_largest": None, "concern_row": None, "concern_removed": [],
+                "concern_nonresponders": []}
     rows = [r for r in summary["sensitivity"]["variants"] if r["status"] == "passed"]
     priors = [r["predictive_lo"] for r in rows if r["group"] == "prior" and r["model"] == summary["model"]]
     priors.append(summary["predictive"]["ci95"][0])
@@ -254,10 +255,12 @@ def sweep_facts(summary: dict) -> dict:
     concern = next((r for r in rows if r["variant"] == "sens_evidence_max_concern_moderate"), None)
     removed = [] if summary["risk_of_bias"] is None else [
         rid for rid in summary["reports"] if summary["risk_of_bias"].get(rid, {}).get("overall") == "high"]
+    nonresponders = {r["report_id"] for r in summary["evidence"]["reports_with_nonresponder"]}
     return {"prior_rows": {"low": min(priors), "high": max(priors)} if len(priors) > 1 else None,
             "loo_largest": None if largest is None else {"report": largest["variant"].removeprefix("loo_"),
                                                          "mean": largest["pooled_mean"]},
-            "concern_row": concern, "concern_removed": removed}
+            "concern_row": concern, "concern_removed": removed,
+            "concern_nonresponders": [rid for rid in removed if rid in nonresponders]}
 
 
 def markdown_inline(text: str) -> Markup:
@@ -268,31 +271,32 @@ def markdown_inline(text: str) -> Markup:
 
 
 def draw_figures(run, summary: dict, directory: Path) -> None:
-    """Every figure of the report, from the run and its summary document."""
+    """Every figure of the report, from the run and its summary document (two processes draw them)."""
     from analysis.report import appraisal_figures, clinical_figures
+    from analysis.report.figures import Job
 
     config = run.config
-    figures.draw_primary(run.result, summary, directory, FAMILIES[config.model.family].plotted_parameters,
-                         run.loo_pit)
+    jobs = figures.primary_jobs(run.result, summary, FAMILIES[config.model.family].plotted_parameters, run.loo_pit)
     if isinstance(run.borrowing, BorrowingResult):
-        figures.draw_borrowing(run.borrowing, summary[config.borrowing.target_drug], directory)
+        jobs += figures.borrowing_jobs(run.borrowing, summary[config.borrowing.target_drug])
     small = summary["bias"]["small_study"] or summary.get("meta_regression")
     if small is not None and "curve" in small:
-        figures.save(figures.funnel(small), directory, "funnel")
+        jobs.append(Job("funnel", figures.funnel, (small,)))
     if "cumulative" in summary:
         alternative = summary["cumulative_first_seen"]
-        figures.save(figures.cumulative(summary["cumulative"], None if alternative is None else {
+        jobs.append(Job("cumulative", figures.cumulative, (summary["cumulative"], None if alternative is None else {
             "label": "at the year first seen: " + ", ".join(f"{r} {y}" for r, y in alternative["moved"].items()),
-            "steps": alternative["steps"]}), directory, "cumulative")
+            "steps": alternative["steps"]})))
     if summary["sensitivity"]["status"] == "run":
         rows = summary["sensitivity"]["variants"]
-        figures.save(figures.sensitivity_forest(rows), directory, "sensitivity_forest")
-        figures.save(figures.tornado(rows, summary["pooled"]["mean"]), directory, "sensitivity_tornado")
+        jobs.append(Job("sensitivity_forest", figures.sensitivity_forest, (rows,)))
+        jobs.append(Job("sensitivity_tornado", figures.tornado, (rows, summary["pooled"]["mean"])))
     if "graded" in summary:
-        figures.save(figures.graded(summary["graded"]), directory, "graded")
+        jobs.append(Job("graded", figures.graded, (summary["graded"],)))
     appraisal = config.data.load_appraisal(run.table)
     if appraisal is not None:
-        figures.save(appraisal_figures.risk_of_bias_figure(appraisal), directory, "risk_of_bias")
-    figures.save(appraisal_figures.prisma_figure(summary["prisma"]), directory, "prisma")
+        jobs.append(Job("risk_of_bias", appraisal_figures.risk_of_bias_figure, (appraisal,)))
+    jobs.append(Job("prisma", appraisal_figures.prisma_figure, (summary["prisma"],)))
     if summary["durability"]["time_to_response"]:
-        figures.save(clinical_figures.time_to_response_figure(summary["durability"]), directory, "time_to_response")
+        jobs.append(Job("time_to_response", clinical_figures.time_to_response_figure, (summary["durability"],)))
+    figures.draw_jobs(jobs, directory)

@@ -85,6 +85,8 @@ def summary_document(run: Run) -> dict:
     }
     if "expit_mu" in posterior:
         document["expit_mu"] = describe(posterior["expit_mu"])
+    if "kappa" in posterior:
+        document["weights"] = _report_weights(posterior, data)
     if result.design is not None:
         document["meta_regression"] = meta_regression_summary(result)
     if run.cumulative is not None:
@@ -121,6 +123,15 @@ def gate_failures(run: Run) -> list[str]:
     if run.graded is not None:
         failures += [f"graded-outcome model: {f}" for f in run.graded.convergence.failures]
     return failures
+
+
+def _report_weights(posterior, data) -> dict:
+    """How many single patients the largest report counts as in the pooled mean, at the posterior median
+    concentration κ: its effective size n / (1 + (n − 1)/(κ + 1)) (the design effect of a beta-binomial)."""
+    kappa = float(np.median(posterior["kappa"].values))
+    largest = int(data.n.max())
+    return {"kappa_median": rounded(kappa), "largest_n": largest,
+            "largest_weight": rounded(largest / (1 + (largest - 1) / (kappa + 1)))}
 
 
 def _years(data) -> dict[str, int | None]:
@@ -254,7 +265,7 @@ def _grade(run: Run, document: dict) -> dict:
             settings,
             {"risk_of_bias": grade.risk_of_bias(concerns, assessed, settings),
              "inconsistency": {"judgement": "not assessable", "reason": "too few events to judge"},
-             "imprecision": grade.imprecision(safety["ci95"], settings, "risk of any adverse event"),
+             "imprecision": grade.imprecision(safety["ci95"], settings, "exact"),
              "publication_bias": publication},
             source="adverse events as reported", reports=len(assessed), patients=safety["assessed_patients"],
             pooled=None, predictive=None,
@@ -306,6 +317,7 @@ def borrowing_block(result: BorrowingResult, config, primary: AnalysisResult) ->
         "conflict_possible_p": [rounded(p) for p in possible],
         "conflict_min_p": rounded(min(possible)),
         "conflict_has_power": bool(min(possible) < settings.conflict_alpha),
+        "conflict_flagging_counts": [y for y, p in enumerate(possible) if p < settings.conflict_alpha],
         "joint": {
             "model": "exnex",
             "nonexchangeable_weight": joint.weight,

@@ -23,10 +23,12 @@ VERSIONED_PACKAGES = ("pymc", "pytensor", "jax", "jaxlib", "blackjax", "arviz", 
                       "pandas", "xarray")
 
 
-def write_outputs(run: Run, out_dir: Path, argv, started: float, timings: dict[str, float] | None = None) -> dict:
+def write_outputs(run: Run, out_dir: Path, argv, started: float, timings: dict[str, float] | None = None,
+                  compilations: int = 0) -> dict:
     """Write everything into a staging directory and move it into place only when complete.
 
-    `timings`: seconds per phase so far (run.json adds the time spent writing the outputs)."""
+    `timings`: seconds per phase so far (run.json adds the time spent writing the outputs);
+    `compilations`: sampler programs this run had to build (0 when the disk cache held them all)."""
     outputs_started = time.perf_counter()
     summary = summary_document(run)
     table, result, borrowing = run.table, run.result, run.borrowing
@@ -48,7 +50,7 @@ def write_outputs(run: Run, out_dir: Path, argv, started: float, timings: dict[s
             run.graded.idata.to_netcdf(staging / "posterior_graded.nc", engine="h5netcdf")
         write_report(staging, summary, run, _run_metadata(argv, started))
         timings = {**(timings or {}), "outputs": round(time.perf_counter() - outputs_started, 2)}
-        _write_json(staging / "run.json", _run_metadata(argv, started, timings))
+        _write_json(staging / "run.json", {**_run_metadata(argv, started, timings), "compilations": compilations})
     return summary
 
 
