@@ -94,13 +94,15 @@ class ModelCache:
     """Sampler programs, keyed by model structure. `programs` counts those this process prepared (one per
     structure it met), `compilations` those it had to build because no saved one could be loaded.
     `compile_seconds` counts the time spent preparing programs, `sample_seconds` the wall time during which
-    at least one fit was sampling (fits in parallel threads overlap; their time is not summed)."""
+    at least one fit was sampling, `busy_seconds` the wall time during which it was doing either (fits in
+    parallel threads overlap: their time is not summed)."""
 
     def __init__(self) -> None:
         self._programs: dict[str, Program] = {}
         self._lock = threading.Lock()  # fits may run in parallel threads; each program is prepared once
-        self._sampling, self._sampling_since = 0, 0.0
+        self._active = {"sample": [0, 0.0], "busy": [0, 0.0]}  # per clock: running tasks, since when
         self.compilations = 0
+        self.busy_seconds = 0.0
         self.compile_seconds = 0.0
         self.sample_seconds = 0.0
 
@@ -113,13 +115,33 @@ class ModelCache:
         with self._lock:
             if key not in self._programs:
                 started = time.perf_counter()
-                program = _load(key)
-                if program is None:
-                    program = _build(spec, settings, key)
-                    self.compilations += 1
+                self._start("busy")
+                try:
+                    program = _load(key)
+                    if program is None:
+                        program = _build(spec, settings, key)
+                        self.compilations += 1
+                finally:
+                    self._stop("busy")
                 self._programs[key] = program
                 self.compile_seconds += time.perf_counter() - started
             return self._programs[key]
+
+    def _start(self, clock: str) -> None:
+        counter = self._active[clock]
+        if counter[0] == 0:
+            counter[1] = time.perf_counter()
+        counter[0] += 1
+
+    def _stop(self, clock: str) -> None:
+        counter = self._active[clock]
+        counter[0] -= 1
+        if counter[0] == 0:
+            elapsed = time.perf_counter() - counter[1]
+            if clock == "sample":
+                self.sample_seconds += elapsed
+            else:
+                self.busy_seconds += elapsed
 
     def sample(self, spec: ModelSpec, settings: SamplingSettings, seed: int, progress: bool = False) -> xr.DataTree:
         """Posterior draws of the model `spec` describes, building or loading its program first if needed.
@@ -127,16 +149,14 @@ class ModelCache:
         `progress` is accepted for the commands' interface; a fit takes well under a second."""
         program = self.program(spec, settings)
         with self._lock:
-            if self._sampling == 0:
-                self._sampling_since = time.perf_counter()
-            self._sampling += 1
+            self._start("sample")
+            self._start("busy")
         try:
             arrays = program.run(spec.values, seed, settings.chains)
         finally:
             with self._lock:
-                self._sampling -= 1
-                if self._sampling == 0:
-                    self.sample_seconds += time.perf_counter() - self._sampling_since
+                self._stop("sample")
+                self._stop("busy")
         return _as_datatree(program, arrays, spec.reports)
 
 

@@ -12,14 +12,21 @@ from contextlib import contextmanager
 
 
 class Stopwatch:
-    """Seconds per named phase; time the sampler cache spent compiling or sampling is booked to those two."""
+    """Seconds per named phase; time the sampler cache spent compiling or sampling is booked to those two.
+
+    A phase's own time is its wall time less the time the cache was busy in it (`busy_seconds`: compiling
+    or sampling, in any thread). Fits in parallel threads can compile one program while sampling another,
+    so `compile` + `sample` may exceed the busy time by that overlap."""
 
     def __init__(self, cache=None) -> None:
         self._seconds: dict[str, float] = {}
         self.attach(cache)
 
     def _sampler_seconds(self) -> float:
-        return self._cache.compile_seconds + self._cache.sample_seconds if self._cache is not None else 0.0
+        if self._cache is None:
+            return 0.0
+        busy = getattr(self._cache, "busy_seconds", None)
+        return busy if busy is not None else self._cache.compile_seconds + self._cache.sample_seconds
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
