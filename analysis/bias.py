@@ -24,7 +24,7 @@ PREDICTION_SIZES = (1, 3, 8, 14, 30)
 
 
 def meta_regression_summary(result: AnalysisResult) -> dict:
-    """Each slope per natural unit (mean, 95% interval, P(β < 0)), the predicted mean response for reports
+    """Each slope per natural unit, under the covariate's name (mean, 95% interval, P(β < 0)), the predicted mean response for reports
     of a few sizes (or at each level of a binary covariate), others at their average; and, for a size
     covariate, the fitted curve over report sizes with its 95% band (the funnel-type figure)."""
     design, posterior = result.design, result.idata["posterior"]
@@ -35,15 +35,13 @@ def meta_regression_summary(result: AnalysisResult) -> dict:
         draws = slopes[..., k]
         covariates[name] = {**_mean_ci(draws), "p_negative": rounded(np.mean(draws < 0)), "unit": COVARIATES[name].unit,
                             "label": COVARIATES[name].label}
-    block = {"covariates": covariates, "predictions": _predictions(family, posterior, design),
-             "reports": _observed(result.data)}
+    block = {**covariates, "predictions": _predictions(family, posterior, design), "reports": _observed(result.data)}
     if "log_n" in design.names:
         sizes = np.unique(np.round(np.geomspace(1, max(30, int(result.data.n.max())), 40)).astype(int))
         means = _means_at(family, posterior, design, "log_n", np.log(sizes))
         block["curve"] = {"n": sizes.tolist(), "mean": [rounded(v) for v in means.mean(axis=(0, 1))],
                           "lo": [rounded(v) for v in np.quantile(means, 0.025, axis=(0, 1))],
                           "hi": [rounded(v) for v in np.quantile(means, 0.975, axis=(0, 1))]}
-        block["slope"] = covariates["log_n"]
     return block
 
 
@@ -82,6 +80,48 @@ def _mean_ci(draws) -> dict:
 
 
 # --- cumulative meta-analysis --------------------------------------------------------------------------
+
+
+def size_confounders(frame: pd.DataFrame, data: BinomialData) -> list[str]:
+    """What else differs between the reports that carry the size signal (those with a non-responder) and
+    the all-responder reports, read from the evidence table: how the counts were read (`source_level`),
+    the design, and the highest dose given (`dose_mg_max`; non-responders may have been escalated). Each
+    is a sentence only when the two groups differ; a meta-regression on size cannot tell these apart."""
+    rows = frame.set_index("report_id").loc[list(data.report_ids)]
+    mixed = pd.Series(np.asarray(data.y) < np.asarray(data.n), index=rows.index)
+    groups = {"with a non-responder": rows[mixed.to_numpy()], "all-responder": rows[~mixed.to_numpy()]}
+    if min(len(g) for g in groups.values()) == 0:
+        return []
+    sentences = []
+    if "source_level" in rows:
+        secondary = {k: int(g["source_level"].astype(str).str.startswith("secondary").sum()) for k, g in groups.items()}
+        shares = {k: secondary[k] / len(g) for k, g in groups.items()}
+        if shares["with a non-responder"] != shares["all-responder"]:
+            named = ", ".join(groups["with a non-responder"].index[
+                groups["with a non-responder"]["source_level"].astype(str).str.startswith("secondary")])
+            sentences.append(f"{secondary['with a non-responder']} of the {len(groups['with a non-responder'])} reports "
+                             f"with a non-responder {'is' if secondary['with a non-responder'] == 1 else 'are'} known "
+                             f"only from a secondary source{f' ({named})' if named else ''}, against "
+                             f"{secondary['all-responder']} of the {len(groups['all-responder'])} all-responder reports")
+    if "design" in rows:
+        designs = {k: g["design"].astype(str).value_counts() for k, g in groups.items()}
+        if set(designs["with a non-responder"].index) != set(designs["all-responder"].index):
+            listed = {k: " and ".join(f"{count} {_plural(name, count)}" for name, count in d.items())
+                      for k, d in designs.items()}
+            sentences.append(f"the reports with a non-responder are {listed['with a non-responder']}, the "
+                             f"all-responder reports {listed['all-responder']}")
+    if "dose_mg_max" in rows:
+        highest = {k: pd.to_numeric(g["dose_mg_max"], errors="coerce") for k, g in groups.items()}
+        top_mixed, top_all = highest["with a non-responder"].max(), highest["all-responder"].max()
+        if np.isfinite(top_mixed) and np.isfinite(top_all) and top_mixed > top_all:
+            sentences.append(f"the highest dose reached was up to {top_mixed:g} mg/day in the reports with a "
+                             f"non-responder and at most {top_all:g} mg/day in the all-responder reports (a dose "
+                             "raised after non-response goes with the outcome, not with the report's size)")
+    return sentences
+
+
+def _plural(noun: str, count: int) -> str:
+    return noun if count == 1 or noun.endswith(("s", "series")) else noun + "s"
 
 
 def cumulative(config: Config, data: BinomialData, cache, years: dict[str, int] | None = None) -> list[dict]:

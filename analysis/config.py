@@ -22,7 +22,7 @@ from analysis.data import (
     EvidenceTable,
     Selection,
     load_evidence,
-    read_table,
+    read_patients,
     select_counts,
 )
 from analysis.errors import InputError
@@ -84,7 +84,7 @@ class DataSettings(_Section):
         leaves no report."""
         table = load_evidence(self.resolved_path(), outcomes=(self.outcome,), known_drugs=self.known_drugs)
         data = select_counts(table, self.outcome, self.drug, self.selection(self._concern_excluded(table)),
-                             patients=self.load_patients())
+                             patients=self.load_patients(table))
         if len(data) == 0:
             raise InputError(f"{table.path}: no report left to pool: no included report of drug '{self.drug}' "
                              f"has a count in column n_{self.outcome}")
@@ -105,9 +105,10 @@ class DataSettings(_Section):
         path = self.companion(self.appraisal_path)
         return None if path is None else load_appraisal(path, tuple(table.frame["report_id"]))
 
-    def load_patients(self) -> pd.DataFrame | None:
+    def load_patients(self, table: EvidenceTable) -> pd.DataFrame | None:
+        """The per-patient table checked against `table`, or None when the config names none."""
         path = self.companion(self.patients_path)
-        return None if path is None else read_table(path)
+        return None if path is None else read_patients(path, table)
 
     def resolved_path(self) -> Path:
         return _resolve(self.path)

@@ -261,6 +261,42 @@ def _patients_below(patients: pd.DataFrame | None, report_id: str, outcome: str,
     return int(low.sum()), int(outcomes[low].sum())
 
 
+PATIENT_OUTCOMES = ("any_response", "marked", "complete")
+"""Per-patient outcome columns: 1 (yes), 0 (no) or blank/NA (not graded)."""
+
+
+def read_patients(path: str | Path, table: EvidenceTable) -> pd.DataFrame:
+    """The per-patient table (one row per patient of a report), checked against the evidence table: every
+    row names a report of it and a patient once, and a per-patient outcome is 0, 1 or blank. Its other
+    columns are free text that `analysis.clinical` reads where present."""
+    path = Path(path)
+    frame = read_table(path)
+    _require_columns(path, frame, ("report_id", "patient_id"))
+    known, seen, problems = set(table.frame["report_id"]), {}, []
+    if len(frame) and not known & set(frame["report_id"]):
+        raise InputError(f"{path}: no row names a report of {table.path}: this per-patient table belongs to other "
+                         'data (give yours, or set data.patients_path = "" for none)')
+    for i, (rid, pid) in enumerate(zip(frame["report_id"], frame["patient_id"])):
+        where = f"{_row(path, i, rid)}, column"
+        if not rid:
+            problems.append(f"{where} report_id: report_id is blank")
+        elif rid not in known:
+            problems.append(f"{where} report_id: '{_one_line(rid)}' is not a report of {table.path.name}")
+        if not pid:
+            problems.append(f"{where} patient_id: patient_id is blank")
+        elif (rid, pid) in seen:
+            problems.append(f"{where} patient_id: duplicate of row {seen[rid, pid] + 1}")
+        else:
+            seen[rid, pid] = i
+        for column in (c for c in PATIENT_OUTCOMES if c in frame.columns):
+            value = frame[column].iloc[i]
+            if value not in ("0", "1", "") and value.lower() not in MISSING_TOKENS:
+                problems.append(f"{where} {column}: '{_one_line(value)}' is not 1 (yes), 0 (no) or blank (not graded)")
+    if problems:
+        raise InputError(problems)
+    return frame
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Any CSV companion table (per-patient detail, appraisal, exclusions) read like the evidence: the
     same dialects, every cell a stripped string, a clear error line for an unreadable file."""

@@ -54,7 +54,7 @@ def prepare(args: argparse.Namespace) -> tuple[Config, EvidenceTable, BinomialDa
     config = load_config(args.config, **overrides)
     table, data = config.load()
     config.data.load_appraisal(table)  # companion files are validated up front too
-    config.data.load_patients()
+    config.data.load_patients(table)
     return config, table, data
 
 

@@ -14,6 +14,7 @@ from analysis import bias, checks
 from analysis.borrowing import BorrowingResult, run_borrowing, target_arm
 from analysis.config import Config
 from analysis.data import BinomialData, EvidenceTable
+from analysis.errors import InputError
 from analysis.graded import GradedResult, run_graded
 from analysis.pipeline import AnalysisResult, run_analysis
 from analysis.sampling import Seeds
@@ -97,7 +98,10 @@ def exact_loo(config: Config, data: BinomialData, psis, cache) -> dict[str, floa
         if float(psis.pareto_k.values[i]) <= 0.7 or len(data) < 2:
             continue
         keep = np.arange(len(data)) != i
-        refit = run_analysis(config, data.subset(keep), cache, checks=False)
+        try:
+            refit = run_analysis(config, data.subset(keep), cache, checks=False)
+        except InputError:  # without report i a covariate is constant: no slope to refit, PSIS stands
+            continue
         held = data.subset(~keep)
         covariates = None if refit.design is None else refit.design.encode(
             covariate_values(held.rows, refit.design.names).to_numpy())  # the refit's own centring
@@ -108,10 +112,15 @@ def exact_loo(config: Config, data: BinomialData, psis, cache) -> dict[str, floa
 
 def cumulative_analysis(config: Config, data: BinomialData, cache) -> dict | None:
     """The cumulative meta-analysis by publication year, and again with reports of uncertain year moved to
-    the year they were first seen (when the config names any that these data hold)."""
+    the year they were first seen (when the config names any that these data hold). A meta-regression's
+    covariates are left out: the early steps hold too few reports to estimate a slope."""
+    note = None
+    if config.model.covariates:
+        config = config.model_copy(update={"model": config.model.model_copy(update={"covariates": ()})})
+        note = "without the covariates (the early steps hold too few reports to estimate their slopes)"
     steps = bias.cumulative(config, data, cache)
     if not steps:
         return None
     moved = bias.first_seen_years(config, data)
     alternative = {"moved": moved, "steps": bias.cumulative(config, data, cache, moved)} if moved else None
-    return {"steps": steps, "first_seen": alternative}
+    return {"steps": steps, "first_seen": alternative, "note": note}

@@ -175,9 +175,14 @@ def prior_sensitivity(config: Config, result: AnalysisResult | None = None) -> p
     log_prior = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=False, progressbar=False)
     tree = xr.DataTree.from_dict({**{k: tree[k].to_dataset() for k in ("posterior", "log_likelihood")},
                                   "log_prior": log_prior})
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")  # its advice is printed; the diagnosis column carries it
-        summary = az.psense_summary(tree, prior_var_names=names)
+    advice = logging.getLogger("arviz_stats.psense")
+    level, advice.level = advice.level, logging.ERROR  # its advice is logged; the diagnosis column carries it
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            summary = az.psense_summary(tree, prior_var_names=names)
+    finally:
+        advice.setLevel(level)
     return summary.reset_index(names="parameter")
 
 

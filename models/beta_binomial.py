@@ -26,7 +26,7 @@ import xarray as xr
 from scipy import special
 
 from models import Reports
-from models.padding import pad, pad_rows, padded_size
+from models.padding import padded_size, report_values
 from models.priors import BetaBinomialPrior
 from models.publication import log_selection
 
@@ -53,22 +53,12 @@ def structure_key(prior: BetaBinomialPrior, n_covariates: int = 0) -> tuple:
 
 
 def data_values(reports: Reports, prior: BetaBinomialPrior) -> dict:
-    size = padded_size(len(reports))
-    values = {
-        "responders": pad(reports.y, size),
-        "n_treated": pad(reports.n, size),
-        "publication_scope": pad(reports.selected, size),
-        "publication_weight": np.float64(reports.publication_weight),
-        "mean_a": np.float64(prior.mean_a),
-        "mean_b": np.float64(prior.mean_b),
-    }
+    values = {**report_values(reports, prior.slope_sd), "mean_a": np.float64(prior.mean_a),
+              "mean_b": np.float64(prior.mean_b)}
     if prior.kind == "weakly_informative":
         values["u_scale"] = np.float64(prior.u_scale)
     else:
         values["u_max"] = np.float64(prior.u_max)
-    if reports.n_covariates:
-        values["covariates"] = pad_rows(reports.covariates, size)
-        values["slope_sd"] = np.float64(prior.slope_sd)
     return values
 
 

@@ -17,7 +17,7 @@ from scipy import special
 from scipy.special import expit
 
 from models import Reports
-from models.padding import pad, pad_rows, padded_size
+from models.padding import report_values
 from models.priors import LogitNormalPrior
 from models.publication import log_selection
 
@@ -44,20 +44,8 @@ def structure_key(prior: LogitNormalPrior, n_covariates: int = 0) -> tuple:
 
 
 def data_values(reports: Reports, prior: LogitNormalPrior) -> dict:
-    size = padded_size(len(reports))
-    values = {
-        "responders": pad(reports.y, size),
-        "n_treated": pad(reports.n, size),
-        "publication_scope": pad(reports.selected, size),
-        "publication_weight": np.float64(reports.publication_weight),
-        "mu_mean": np.float64(prior.mu_mean),
-        "mu_sd": np.float64(prior.mu_sd),
-        "tau_scale": np.float64(prior.tau_scale),
-    }
-    if reports.n_covariates:
-        values["covariates"] = pad_rows(reports.covariates, size)
-        values["slope_sd"] = np.float64(prior.slope_sd)
-    return values
+    return {**report_values(reports, prior.slope_sd), "mu_mean": np.float64(prior.mu_mean),
+            "mu_sd": np.float64(prior.mu_sd), "tau_scale": np.float64(prior.tau_scale)}
 
 
 def build_model(reports: Reports, prior: LogitNormalPrior, bound: int | None = None) -> pm.Model:

@@ -24,3 +24,19 @@ def pad_rows(values, size: int) -> np.ndarray:
     """A float matrix (one row per report) padded with zero rows to `size` rows."""
     values = np.asarray(values, dtype=np.float64)
     return np.concatenate([values, np.zeros((size - values.shape[0], values.shape[1]))])
+
+
+def report_values(reports, slope_sd: float) -> dict:
+    """The `pm.Data` values every report-level family shares: counts, publication scope and weight, and
+    the covariates with their slopes' prior scale (when there are any), padded to `padded_size`."""
+    size = padded_size(len(reports))
+    values = {
+        "responders": pad(reports.y, size),
+        "n_treated": pad(reports.n, size),
+        "publication_scope": pad(reports.selected, size),
+        "publication_weight": np.float64(reports.publication_weight),
+    }
+    if reports.n_covariates:
+        values["covariates"] = pad_rows(reports.covariates, size)
+        values["slope_sd"] = np.float64(slope_sd)
+    return values

@@ -27,7 +27,7 @@ def test_an_appraisal_answer_changes_the_table_and_the_grade(light_run, tmp_path
     before = summary_document(light_run)
     assert before["risk_of_bias"]["JasansBarcelo2020"]["q3_outcome"] == "yes"
     assert before["risk_of_bias"]["JasansBarcelo2020"]["overall"] == "moderate"
-    assert before["grade"]["outcomes"]["any_response"]["domains"]["risk_of_bias"]["judgement"] == "serious"
+    assert before["grade"]["any_response"]["domains"]["risk_of_bias"]["judgement"] == "serious"
     rows = list(csv.DictReader((PROJECT_ROOT / "data" / "appraisal.csv").open(encoding="utf-8")))
     for row in rows:
         if row["report_id"] == "JasansBarcelo2020":  # the 8-patient series judged high concern instead
@@ -41,7 +41,7 @@ def test_an_appraisal_answer_changes_the_table_and_the_grade(light_run, tmp_path
     assert after["risk_of_bias"]["JasansBarcelo2020"] == {**before["risk_of_bias"]["JasansBarcelo2020"],
                                                           "q3_outcome": "no", "overall": "high"}
     # 14 + 8 + 2 + 1 of 43 patients now in reports of high concern: at least half, so very serious.
-    domain = after["grade"]["outcomes"]["any_response"]["domains"]["risk_of_bias"]
+    domain = after["grade"]["any_response"]["domains"]["risk_of_bias"]
     assert domain["judgement"] == "very serious" and "high concern 58%" in domain["reason"]
 
 
@@ -59,5 +59,5 @@ def test_an_exclusion_changes_the_flow(light_run, tmp_path):
 def test_without_an_appraisal_the_grade_says_it_cannot_judge_risk_of_bias(light_run):
     summary = _with(light_run, appraisal_path="")
     assert summary["risk_of_bias"] is None
-    domain = summary["grade"]["outcomes"]["any_response"]["domains"]["risk_of_bias"]
+    domain = summary["grade"]["any_response"]["domains"]["risk_of_bias"]
     assert domain["judgement"] == "not assessable" and "no risk-of-bias appraisal" in domain["reason"]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis import bias
-from analysis.config import load_config
+from analysis.config import DEFAULT_CONFIG, load_config, user_data
 from analysis.data import BinomialData
 from analysis.pipeline import run_analysis
 
@@ -32,7 +32,7 @@ def test_meta_regression_recovers_a_known_size_slope(model_cache, family):
     result = run_analysis(config, _data(n, y), model_cache, checks=False)
     assert result.convergence.passed, result.convergence.failures
     block = bias.meta_regression_summary(result)
-    slope = block["covariates"]["log_n"]
+    slope = block["log_n"]
     assert slope["ci95"][0] < truth < slope["ci95"][1]
     assert slope["p_negative"] > 0.99
     sizes = [p["n"] for p in block["predictions"]]
@@ -47,13 +47,13 @@ def test_a_binary_covariate_and_its_missing_values(tmp_path):
     csv = tmp_path / "dose.csv"
     csv.write_text("report_id,drug,n_treated,n_any_response,dose_mg_min\nA,naltrexone,3,3,1.5\n"
                    "B,naltrexone,4,2,12.5\nC,naltrexone,2,2,\n")
-    config = load_config(data={"path": str(csv)}, model={"covariates": ["low_start_dose"]})
+    config = load_config(data=user_data(csv), model={"covariates": ["low_start_dose"]})
     with pytest.raises(InputError) as err:
         config.load()
     assert err.value.problems == [f"{csv}: report_id C, column dose_mg_min: no value for covariate 'low_start_dose' "
                                   "(starting dose ≤ 4.5 mg/day); set model.covariate_missing = \"drop\" to leave "
                                   "such reports out"]
-    dropped = load_config(data={"path": str(csv)}, model={"covariates": ["low_start_dose"], "covariate_missing": "drop"})
+    dropped = load_config(data=user_data(csv), model={"covariates": ["low_start_dose"], "covariate_missing": "drop"})
     assert dropped.load()[1].report_ids == ("A", "B")
 
 
@@ -71,3 +71,47 @@ def test_cumulative_steps_are_the_separate_fits_of_each_years_reports(model_cach
     moved = bias.cumulative(config, data, model_cache, {"r2": 2020})
     assert [s["year"] for s in moved] == [2017, 2020] and moved[-1]["pooled"] == steps[-1]["pooled"]
     assert bias.cumulative(config, _data(n, y, years=["", "", "", "", ""]), model_cache) == []
+
+
+def test_confounders_of_size_are_read_from_the_table_and_only_where_the_groups_differ():
+    frame = pd.DataFrame({"report_id": ["a", "b", "c", "d"], "design": ["case report", "case report", "series", "series"],
+                          "source_level": ["primary_abstract", "primary_abstract", "secondary_review", "primary_abstract"],
+                          "dose_mg_max": ["4.5", "3", "50", "4.5"]})
+    data = BinomialData(("a", "b", "c", "d"), np.array([1, 1, 9, 12]), np.array([1, 1, 5, 12]), "any_response",
+                        "naltrexone", frame)
+    sentences = bias.size_confounders(frame, data)
+    assert sentences == [
+        "1 of the 1 reports with a non-responder is known only from a secondary source (c), against 0 of the 3 "
+        "all-responder reports",
+        "the reports with a non-responder are 1 series, the all-responder reports 2 case reports and 1 series",
+        "the highest dose reached was up to 50 mg/day in the reports with a non-responder and at most 4.5 mg/day in "
+        "the all-responder reports (a dose raised after non-response goes with the outcome, not with the report's size)",
+    ]
+    alike = frame.assign(design="series", source_level="primary_abstract", dose_mg_max="4.5")
+    assert bias.size_confounders(alike, data) == []
+    everyone = BinomialData(("a", "b", "c", "d"), np.array([1, 1, 9, 12]), np.array([1, 1, 9, 12]), "any_response",
+                            "naltrexone", frame)
+    assert bias.size_confounders(frame, everyone) == []  # no report with a non-responder: nothing to compare
+
+
+def test_a_primary_meta_regression_is_reported_with_its_slopes(tmp_path, model_cache):
+    """A config with covariates: the report shows each slope and its predictions from summary.json."""
+    import json
+
+    from markupsafe import escape
+
+    from analysis import fit
+
+    config = tmp_path / "metareg.toml"
+    config.write_text(f'extends = "{DEFAULT_CONFIG}"\n[model]\ncovariates = ["log_n", "year"]\n')
+    out = tmp_path / "out"
+    assert fit.main(["--config", str(config), "--no-sensitivity", "--out", str(out)], cache=model_cache) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    block, page = summary["meta_regression"], (out / "report.html").read_text()
+    assert set(block) >= {"log_n", "year", "predictions", "curve", "confounders"}
+    assert "Meta-regression of this analysis" in page and (out / "figures" / "funnel.png").is_file()
+    for name in ("log_n", "year"):
+        assert f'data-key="meta_regression.{name}.p_negative">{block[name]["p_negative"]:.3f}' in page
+        assert block[name]["label"] in page
+    for sentence in block["confounders"]:
+        assert str(escape(sentence)) in page

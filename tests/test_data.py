@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.config import PROJECT_ROOT
-from analysis.data import load_evidence, select_counts
+from analysis.data import load_evidence, read_patients, select_counts
 from analysis.errors import InputError
 
 REPORTS = PROJECT_ROOT / "data" / "reports.csv"
@@ -168,3 +168,39 @@ def test_command_refuses_data_without_reports_of_the_drug(tmp_path):
     run = _run_fit("--data", str(path))
     assert run.returncode == 2
     assert "no included report of drug 'naltrexone' has a count in column n_any_response" in run.stderr
+
+
+# --- the per-patient companion table --------------------------------------------------------------
+
+
+def test_shipped_patient_table_passes_its_checks():
+    frame = read_patients(PATIENTS, load_evidence(REPORTS))
+    assert len(frame) == len(pd.read_csv(PATIENTS))
+
+
+def test_patient_table_errors_name_file_row_and_column(tmp_path):
+    table = load_evidence(REPORTS)
+    wrong_columns = write(tmp_path, "a,b\n1,2\n", "patients.csv")
+    with pytest.raises(InputError) as err:
+        read_patients(wrong_columns, table)
+    assert err.value.problems == [f"{wrong_columns}: missing required column 'report_id'",
+                                  f"{wrong_columns}: missing required column 'patient_id'"]
+    bad = write(tmp_path, "report_id,patient_id,any_response\nAlbers2O17,P1,1\nAlbers2017,P1,yes\n"
+                "Albers2017,P1,NA\nAlbers2017,,0\n", "bad.csv")
+    with pytest.raises(InputError) as err:
+        read_patients(bad, table)
+    assert err.value.problems == [
+        f"{bad}: row 1 (report_id Albers2O17), column report_id: 'Albers2O17' is not a report of reports.csv",
+        f"{bad}: row 2 (report_id Albers2017), column any_response: 'yes' is not 1 (yes), 0 (no) or blank (not graded)",
+        f"{bad}: row 3 (report_id Albers2017), column patient_id: duplicate of row 2",
+        f"{bad}: row 4 (report_id Albers2017), column patient_id: patient_id is blank",
+    ]
+
+
+def test_a_bad_patient_table_stops_the_command_before_any_fit(tmp_path):
+    bad = write(tmp_path, "report_id,patient_id\nNobody2030,P1\n", "patients.csv")
+    done = subprocess.run([sys.executable, "-m", "analysis.fit", "--patients", str(bad), "--out", str(tmp_path / "out")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and not (tmp_path / "out").exists()
+    assert done.stderr.strip() == (f"error: {bad}: no row names a report of {REPORTS}: this per-patient table "
+                                   'belongs to other data (give yours, or set data.patients_path = "" for none)')

@@ -117,7 +117,7 @@ def funnel_block(reports: dict) -> dict:
             "curve": {"n": grid.tolist(), "mean": mean.tolist(), "lo": (mean * 0.7).tolist(),
                       "hi": np.minimum(1, mean * 1.2).tolist()},
             "predictions": [{"label": "report of 14", "n": 14, "mean": 0.62, "ci95": [0.34, 0.87]}],
-            "slope": {"mean": -2.15, "ci95": [-3.96, -0.62], "p_negative": 0.998}}
+            "log_n": {"mean": -2.15, "ci95": [-3.96, -0.62], "p_negative": 0.998}}
 
 
 def step(year, reports, patients, mean, lo, hi, added=()):

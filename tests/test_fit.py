@@ -109,15 +109,55 @@ def test_the_command_runs_as_a_fresh_process_with_the_same_numbers(tmp_path, pri
     assert fresh["sensitivity"]["status"] == "not run"
 
 
+def _interval(estimate: dict, digits: int = 2) -> str:
+    return f"{estimate['ci95'][0]:.{digits}f} to {estimate['ci95'][1]:.{digits}f}"
+
+
+def readme_phrases(summary: dict) -> list[str]:
+    """The phrases of the README's opening section, each formatted from a run's summary document."""
+    evidence, pooled, predictive = summary["evidence"], summary["pooled"], summary["predictive"]
+    crude, scenarios, small = summary["bias"]["crude"], summary["bias"]["scenarios"], summary["bias"]["small_study"]
+    by_size = {p["n"]: p["mean"] for p in small["predictions"]}
+    graded, loss, arm = summary["graded"], summary["durability"]["loss_on_treatment"], summary["naloxone"]
+    lows = [s["pooled"]["mean"] for s in scenarios] + [pooled["mean"]]
+
+    def stage(name: str) -> str:
+        return f"{graded[name]['pooled']['mean']:.2f} ({_interval(graded[name]['pooled'])})"
+
+    return [
+        f"({evidence['reports']} naltrexone reports, {evidence['patients']} patients, {evidence['responders']} "
+        "with any clinical response",
+        f"**{crude['y']} of {crude['n']} = {crude['proportion']:.2f} (exact 95% interval {_interval(crude)})**",
+        f"**{pooled['mean']:.2f} (95% credible interval {_interval(pooled)})**",
+        f"**{predictive['mean']:.2f} on average, with a 95% interval of {_interval(predictive)}**",
+        f"every all-responder report has at most {evidence['all_responder_max_n']} patients",
+        ", ".join(f"**{s['pooled']['mean']:.2f} ({_interval(s['pooled'])})**" for s in scenarios[:-1])
+        + f" or **{scenarios[-1]['pooled']['mean']:.2f} ({_interval(scenarios[-1]['pooled'])})**",
+        f"predicts {by_size[1]:.2f} for a report of one patient and {by_size[14]:.2f} for a report of 14 "
+        f"(P(slope < 0) = {small['log_n']['p_negative']:.2f})",
+        f"the {min(lows):.2f} to {max(lows):.2f} range of these scenarios",
+        f"marked response {stage('marked')}, complete clearance {stage('complete')}, response still present at the "
+        f"last on-treatment follow-up {stage('sustained')}",
+        f"{loss['lost']} of the {loss['responders_graded']} responders in the reports that graded durability",
+        f"one report, {arm['y']} of {arm['n']} in complete remission",
+        f"**{arm['unborrowed']['mean']:.2f} (95% interval {_interval(arm['unborrowed'])})**",
+        f"**{arm['mean']:.2f} (95% credible interval {_interval(arm)})**",
+        f"worth about {round(arm['robust_prior_ess']['moment'])} patients after robustification",
+        f"Adverse events were assessed in {summary['safety']['assessed_patients']} of {evidence['patients']} "
+        f"patients, none recorded: compatible with a risk of up to {summary['safety']['ci95'][1]:.0%}",
+    ]
+
+
 def test_readme_headline_is_the_primary_result(primary_run):
+    """Every number of the README's opening section is the default run's (its last sentence says so)."""
     _, out = primary_run
     summary = json.loads((out / "summary.json").read_text())
     readme = " ".join((PROJECT_ROOT / "README.md").read_text().split())
-    pooled, predictive = summary["pooled"], summary["predictive"]
-    assert f"**{pooled['mean']:.2f} (95% credible interval {pooled['ci95'][0]:.2f} to {pooled['ci95'][1]:.2f})**" in readme
-    assert f"**{predictive['mean']:.2f} on average, with a 95% interval of {predictive['ci95'][0]:.2f} to {predictive['ci95'][1]:.2f}**" in readme
-    arm = summary["naloxone"]
-    assert f"**{arm['mean']:.2f} (95% credible interval {arm['ci95'][0]:.2f} to {arm['ci95'][1]:.2f})**" in readme
-    assert f"**{arm['mean']:.2f} (95% interval {arm['ci95'][0]:.2f} to {arm['ci95'][1]:.2f})**" in readme
-    assert f"about **{round(arm['map_prior_ess']['moment'])} patients**" in readme
-    assert f"about **{round(arm['robust_prior_ess']['moment'])} patients' worth**" in readme
+    missing = [phrase for phrase in readme_phrases(summary) if phrase not in readme]
+    assert not missing, missing
+    # the words around the numbers
+    assert [s["weight"] for s in summary["bias"]["scenarios"]] == [0.5, 0.25, 0.1]  # "half, a quarter or a tenth"
+    assert {o["certainty"] for o in summary["grade"].values()} == {"very low"}  # "very low for every outcome"
+    assert summary["safety"]["patients_with_events"] == 0  # "none recorded"
+    sizes = sorted((r["n"] for r in summary["reports"].values()), reverse=True)  # "the two largest series"
+    assert sorted(r["n"] for r in summary["evidence"]["reports_with_nonresponder"]) == sorted(sizes[:2])

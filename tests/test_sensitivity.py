@@ -3,7 +3,6 @@
 import re
 import tomllib
 
-import numpy as np
 import pandas as pd
 import pytest
 

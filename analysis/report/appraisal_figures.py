@@ -109,7 +109,7 @@ def risk_of_bias_figure(appraisal: Appraisal) -> plt.Figure:
     rows = [(f"Q{item.number} {item.label}", "item", counts[item.key]) for item in items]
     rows.append(("Overall concern", "overall", appraisal.overall_counts()))
     total = max(len(reports), 1)
-    for r, (label, kind, tally) in enumerate(rows):
+    for r, (_label, kind, tally) in enumerate(rows):
         y = len(rows) - 1 - r
         start = 0.0
         for value, count in tally.items():

@@ -681,7 +681,7 @@ def predictive_statistics(idata) -> plt.Figure:
     spare = axes.ravel()[len(statistics):]
     for ax in spare:
         ax.set_axis_off()
-    for ax, (name, statistic, label) in zip(axes.ravel(), statistics):
+    for ax, (_name, statistic, label) in zip(axes.ravel(), statistics):
         with np.errstate(invalid="ignore", divide="ignore"):
             t_obs = float(statistic(observed, n))
             replicated = [np.asarray(statistic(r.transpose(..., "report").values.reshape(-1, observed.size), n),
@@ -689,7 +689,7 @@ def predictive_statistics(idata) -> plt.Figure:
         replicated = [v[np.isfinite(v)] for v in replicated]
         pooled = np.concatenate(replicated)
         bins = _bins(pooled) if pooled.size else 10
-        for (row_label, _, colour, filled), values in zip(replications, replicated):
+        for (_, _, colour, filled), values in zip(replications, replicated):
             if not values.size:
                 continue
             if isinstance(bins, np.ndarray):
@@ -947,8 +947,8 @@ def funnel(block: dict) -> plt.Figure:
     95% interval; the meta-regression's mean curve and 95% band; its predictions marked.
 
     block = {"reports": {id: {"n", "y", "raw_ci95"}}, "curve": {"n", "mean", "lo", "hi"} (lists),
-             "predictions": [{"label", "n", "mean", "ci95"}], "slope": {"mean", "ci95", "p_negative"[, "unit"]}}
-    ("curve", "predictions" and "slope" may be absent; predictions without a size are skipped.) Reports
+             "predictions": [{"label", "n", "mean", "ci95"}], "log_n": {"mean", "ci95", "p_negative"[, "unit"]}}
+    ("curve", "predictions" and "log_n" may be absent; predictions without a size are skipped.) Reports
     with the same counts are spread sideways and labelled once ("3/3 (5 reports)"); reports with a
     non-responder are named under their interval."""
     reports = block.get("reports", {})
@@ -1011,7 +1011,7 @@ def funnel(block: dict) -> plt.Figure:
     ax.set_xlabel("patients in the report, n (log scale)")
     ax.set_ylabel("proportion responding")
     title = "Small-study effects: response against report size"
-    slope = block.get("slope")
+    slope = block.get("log_n")
     if slope:
         mean, lo, hi = (_minus(f"{float(v):.2f}") for v in (slope["mean"], *slope["ci95"]))
         unit = f" {slope['unit']}" if slope.get("unit") else " per unit of log n"
@@ -1294,7 +1294,7 @@ def graded(block: dict) -> plt.Figure:
     interval), a new report's predictive interval, and each grading report's observed proportion (size by
     its n) against the crude rate of the reports that graded it."""
     figure, ax = plt.subplots(figsize=(WIDTH, 3.6), layout="constrained")
-    for row, (key, label) in enumerate(GRADED_OUTCOMES[::-1]):
+    for row, (key, _label) in enumerate(GRADED_OUTCOMES[::-1]):
         outcome = block[key]
         observed = [(r[key]["observed"], r[key]["n"]) for r in block["reports"].values() if r[key]["observed"] is not None]
         if observed:

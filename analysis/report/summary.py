@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis import clinical, grade
 from analysis.appraisal import load_excluded, prisma_counts, search_methods
-from analysis.bias import meta_regression_summary
+from analysis.bias import meta_regression_summary, size_confounders
 from analysis.borrowing import BorrowingResult
 from analysis.config import display_path
 from analysis.graded import graded_summary
@@ -88,10 +88,12 @@ def summary_document(run: Run) -> dict:
     if "kappa" in posterior:
         document["weights"] = _report_weights(posterior, data)
     if result.design is not None:
-        document["meta_regression"] = meta_regression_summary(result)
+        document["meta_regression"] = {**meta_regression_summary(result),
+                                       "confounders": size_confounders(run.table.frame, result.data)}
     if run.cumulative is not None:
         document["cumulative"] = run.cumulative["steps"]
         document["cumulative_first_seen"] = run.cumulative["first_seen"]
+        document["cumulative_note"] = run.cumulative["note"]
     document["sensitivity"] = _sensitivity(run)
     document["bias"] = _bias(run, document)
     if run.graded is not None:
@@ -99,6 +101,7 @@ def summary_document(run: Run) -> dict:
     document.update(_clinical(run))
     document.update(_appraisal(run))
     document["grade"] = _grade(run, document)
+    document["grade_rules"] = grade.rules(run.config.grade)
     if run.borrowing is not None:
         target = config.borrowing.target_drug
         document["borrowing_target"] = target
@@ -195,7 +198,8 @@ def _bias(run: Run, document: dict) -> dict:
                                    "shift": row["pooled_shift"]})
     size = table[table["variant"] == "sens_metareg_log_n"]
     if len(size) and isinstance(size.iloc[0].get("meta_regression"), dict):
-        block["small_study"] = {"variant": "sens_metareg_log_n", **size.iloc[0]["meta_regression"]}
+        block["small_study"] = {"variant": "sens_metareg_log_n", **size.iloc[0]["meta_regression"],
+                                "confounders": size_confounders(run.table.frame, run.data)}
     return block
 
 
@@ -205,7 +209,7 @@ def _bias(run: Run, document: dict) -> dict:
 def _clinical(run: Run) -> dict:
     frame, drug = run.table.frame, run.config.data.drug
     return {"safety": clinical.safety(frame, drug),
-            "durability": clinical.durability(frame, run.config.data.load_patients(), drug)}
+            "durability": clinical.durability(frame, run.config.data.load_patients(run.table), drug)}
 
 
 def _appraisal(run: Run) -> dict:
@@ -223,11 +227,11 @@ def _appraisal(run: Run) -> dict:
 
 
 def _grade(run: Run, document: dict) -> dict:
-    """Summary of findings: each outcome the run estimates, rated by `analysis.grade`."""
+    """Summary of findings: each outcome the run estimates, rated by `analysis.grade` (outcome -> rating)."""
     settings = run.config.grade
     concerns = None if document["risk_of_bias"] is None else {r: v["overall"] for r, v in document["risk_of_bias"].items()}
     small = document["bias"]["small_study"]
-    slope = None if small is None else small.get("slope")
+    slope = None if small is None else small.get("log_n")
     half = [s for s in document["bias"]["scenarios"] if s["weight"] == 0.5]
     shift = half[0]["shift"] if half else None
     publication = grade.publication_bias(slope, shift, settings)
@@ -272,7 +276,7 @@ def _grade(run: Run, document: dict) -> dict:
             crude={"y": safety["patients_with_events"], "n": safety["assessed_patients"],
                    "proportion": rounded(safety["patients_with_events"] / safety["assessed_patients"]),
                    "ci95": safety["ci95"]})
-    return {"outcomes": outcomes, "rules": grade.rules(settings)}
+    return outcomes
 
 
 # --- the target arm ----------------------------------------------------------------------------------------
