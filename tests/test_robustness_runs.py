@@ -146,3 +146,42 @@ def test_every_command_stops_with_one_line(work, status, message, capsys):
     err = capsys.readouterr().err
     assert (message in err and len(err.strip().splitlines()) == 1) if message else err == ""
     assert signal.getsignal(signal.SIGTERM) is handler  # the previous handler is back
+
+
+class _StoppedInFinaliser:
+    """Python can run a signal handler inside a finaliser, where the exception it raises is discarded."""
+
+    def __del__(self):
+        outputs._on_stop_signal(signal.SIGINT, None)
+
+
+def test_a_stop_discarded_by_a_finaliser_still_prevents_the_commit(tmp_path, capsys):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "report.html").write_text("earlier good report")
+
+    def work():
+        with outputs.atomic_directory(target) as staging:
+            (staging / "report.html").write_text("half-written")
+            finaliser = _StoppedInFinaliser()
+            del finaliser  # the KeyboardInterrupt raised here never reaches this frame
+        return 0
+
+    assert outputs.run_to_completion(work, target) == outputs.EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.strip() == f"interrupted: nothing written; {target} is as it was"  # one line, no traceback
+    assert (target / "report.html").read_text() == "earlier good report"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_stop_after_the_outputs_were_swapped_in_says_so(tmp_path, capsys):
+    target = tmp_path / "out"
+
+    def work():
+        with outputs.atomic_directory(target) as staging:
+            (staging / "report.html").write_text("new report")
+        raise KeyboardInterrupt
+
+    assert outputs.run_to_completion(work, target) == outputs.EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip() == f"interrupted: after {target} had been written"
+    assert (target / "report.html").read_text() == "new report"
