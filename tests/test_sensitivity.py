@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis import sensitivity
-from analysis.config import CONFIG_DIR, PROJECT_ROOT, load_config
+from analysis.config import CONFIG_DIR, PROJECT_ROOT, load_config, user_data
 from analysis.data import Selection, load_evidence, read_table, select_counts
 from analysis.executors import LocalExecutor
 
@@ -105,7 +105,7 @@ def test_sweep_compiles_once_per_structure_and_marks_failures(tmp_path):
     variants.append(sensitivity.Variant("broken", "other", "a config that does not exist", tmp_path / "missing.toml", {}))
     (tmp_path / "empty.csv").write_text("report_id,drug,n_treated,n_any_response\nA,naloxone,2,2\n")
     variants.append(sensitivity.Variant("no_data", "other", "no naltrexone rows", CONFIG_DIR / "default.toml",
-                                        {"data": {"path": str(tmp_path / "empty.csv")}}))
+                                        {"data": user_data(tmp_path / "empty.csv")}))
     with LocalExecutor(workers=1) as executor:  # a fresh worker process: counts this sweep's compilations only
         table = sensitivity.run_sweep(variants, executor)
     # Three fitted variants (the naloxone column reweights their draws): one structure, prepared once; the
