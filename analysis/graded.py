@@ -72,6 +72,10 @@ def run_graded(config: Config, table: EvidenceTable, cache: ModelCache) -> Grade
     return GradedResult(config, report_ids, counts, n, idata, convergence)
 
 
+SUMMARY_KEYS = dict(zip(sequential.OUTCOMES, ("any", "marked", "complete", "sustained")))
+"""`summary.json`'s fixed names of the stages (the data's `any_response` is `any` there)."""
+
+
 def graded_summary(result: GradedResult) -> dict:
     """`summary.json`'s `graded`: per outcome the pooled and new-report probabilities with the reports and
     patients that graded it; per report and outcome the posterior; observed against predicted counts."""
@@ -84,7 +88,7 @@ def graded_summary(result: GradedResult) -> dict:
         graded = result.counts[:, k] >= 0
         observed = int(result.counts[graded, k].sum())
         predicted = replicated[..., graded, k].sum(axis=-1)
-        block[outcome] = {
+        block[SUMMARY_KEYS[outcome]] = {
             "pooled": _central(posterior["pooled"].sel(outcome=outcome)),
             "predictive": _central(posterior["cumulative_new"].sel(outcome=outcome)),
             "reports": int(graded.sum()),
@@ -95,7 +99,7 @@ def graded_summary(result: GradedResult) -> dict:
                       "p_at_least_observed": round(float(np.mean(predicted >= observed)), 4)},
         }
     block["reports"] = {
-        rid: {outcome: {"observed": None if result.counts[i, k] < 0 else int(result.counts[i, k]), "n": int(result.n[i]),
+        rid: {SUMMARY_KEYS[outcome]: {"observed": None if result.counts[i, k] < 0 else int(result.counts[i, k]), "n": int(result.n[i]),
                         **_central(posterior["cumulative"].sel(report=rid, outcome=outcome))}
               for k, outcome in enumerate(sequential.OUTCOMES)}
         for i, rid in enumerate(result.report_ids)

@@ -27,10 +27,18 @@ def shared_literature() -> Path:
 
 
 @pytest.fixture(scope="session")
-def primary_run(tmp_path_factory, model_cache):
-    """The default command, run once in-process for every test that reads its outputs."""
+def primary_run(tmp_path_factory, worker_id, model_cache):
+    """The default command, run once for every test that reads its outputs: by the first test process that
+    needs it, in-process, while the other test workers wait for it (a lock in the session's shared base
+    directory) and then read the same outputs."""
+    from filelock import FileLock
+
     from analysis import fit
 
-    out = tmp_path_factory.mktemp("primary") / "default"
-    code = fit.main(["--out", str(out)], cache=model_cache)
-    return code, out
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out, status = shared / "primary" / "default", shared / "primary" / "status"
+    with FileLock(shared / "primary.lock"):
+        if not status.exists():
+            code = fit.main(["--out", str(out)], cache=model_cache)
+            status.write_text(str(code))
+    return int(status.read_text()), out

@@ -1284,7 +1284,7 @@ def sensitivity_forest(rows) -> plt.Figure:
     return figure
 
 
-GRADED_OUTCOMES = (("any_response", "any response"), ("marked", "marked response"), ("complete", "complete clearance"),
+GRADED_OUTCOMES = (("any", "any response"), ("marked", "marked response"), ("complete", "complete clearance"),
                    ("sustained", "sustained response"))
 
 
