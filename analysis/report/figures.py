@@ -540,7 +540,7 @@ def energy(idata, threshold: float = 0.3) -> plt.Figure:
     right.set_ylim(0, max(1.2, 1.15 * float(values_bfmi.max())))
     right.set_xlabel("chain")
     right.set_ylabel("E-BFMI")
-    right.set_title(f"E-BFMI per chain (dashed: {threshold:g})")
+    right.set_title(f"E-BFMI per chain\n(dashed: {threshold:g})")
     return figure
 
 
