@@ -222,12 +222,14 @@ def _build(spec: ModelSpec, settings: SamplingSettings, key: str) -> Program:
     with warnings.catch_warnings():
         # PyMC's parameter checks are dropped from the JAX graph; NUTS rejects invalid points anyway
         # (the log density is −inf or NaN there, which the sampler treats as a divergence).
+        # The checks are met when the graph is traced, which is at export.
         warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
         function, outputs = sampler_function(spec.build(), data_names, spec.initial_point, settings)
-    per_call = chains_per_call(settings)
-    arguments = [jax.ShapeDtypeStruct((per_call, 2), np.uint32)]
-    arguments += [jax.ShapeDtypeStruct(np.shape(spec.values[n]), np.asarray(spec.values[n]).dtype) for n in data_names]
-    exported = jax.export.export(jax.jit(function))(*arguments)
+        per_call = chains_per_call(settings)
+        arguments = [jax.ShapeDtypeStruct((per_call, 2), np.uint32)]
+        arguments += [jax.ShapeDtypeStruct(np.shape(spec.values[n]), np.asarray(spec.values[n]).dtype)
+                      for n in data_names]
+        exported = jax.export.export(jax.jit(function))(*arguments)
     try:
         _save(key, exported, {"key": key, "data_names": data_names, "outputs": outputs, "chains_per_call": per_call})
     except OSError:

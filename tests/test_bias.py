@@ -115,3 +115,7 @@ def test_a_primary_meta_regression_is_reported_with_its_slopes(tmp_path, model_c
         assert block[name]["label"] in page
     for sentence in block["confounders"]:
         assert str(escape(sentence)) in page
+    # the pooled estimate is a report at the covariates' centre, and the headline says so
+    headline = page.split('id="headline"', 1)[1].split("</p>", 1)[0]
+    assert "for a report at the average of its covariates</strong> (report size (log n), publication year;" in headline
+    assert "<strong>average over reports</strong>" not in headline
