@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.data import _one_line, _parse_csv, _read_bytes, _require_columns, _row
+from analysis.data import _one_line, _parse_csv, _read_bytes, _require_columns, _row, id_problem
 from analysis.errors import InputError
 
 
@@ -216,13 +216,9 @@ def load_appraisal(
             core = ", ".join(f"{key} {answers[key]}" for key in CORE_ITEMS)
             problems.append(f"{where(i, 'overall')}: '{overall}' but the overall rule of appraisal.md gives "
                             f"'{by_rule}' for the core items ({core})")
-        if not rid:
-            problems.append(f"{where(i, 'report_id')}: report_id is blank")
+        if problem := id_problem(rid, i, first_seen, "report_id"):
+            problems.append(f"{where(i, 'report_id')}: {problem}")
             continue
-        if rid in first_seen:
-            problems.append(f"{where(i, 'report_id')}: duplicate of row {first_seen[rid] + 1}")
-            continue
-        first_seen[rid] = i
         if rid not in known:
             problems.append(f"{where(i, 'report_id')}: '{_one_line(rid)}' is not a report of the evidence table")
         notes = {item.key: row[item.note_column] for item in ITEMS if item.note_column in row}
@@ -257,12 +253,8 @@ def load_excluded(path: str | Path) -> pd.DataFrame:
     first_seen: dict[str, int] = {}
     for i, (rid, reason) in enumerate(zip(frame["record_id"], frame["reason"])):
         where = f"{path}: row {i + 1} (record_id {_one_line(rid) or '<blank>'}), column"
-        if not rid:
-            problems.append(f"{where} record_id: record_id is blank")
-        elif rid in first_seen:
-            problems.append(f"{where} record_id: duplicate of row {first_seen[rid] + 1}")
-        else:
-            first_seen[rid] = i
+        if problem := id_problem(rid, i, first_seen, "record_id"):
+            problems.append(f"{where} record_id: {problem}")
         if not reason:
             problems.append(f"{where} reason: the reason for exclusion is blank")
     if problems:

@@ -41,6 +41,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def refuse_renamed(values, old_key: str, message: str):
+    """A config section's raw values, unless they use a key that was renamed: then its one-line message."""
+    if isinstance(values, dict) and old_key in values:
+        raise ValueError(message)
+    return values
+
+
 class DataSettings(_Section):
     path: str = "data/reports.csv"
     """Relative paths are relative to the project root."""
@@ -70,10 +77,8 @@ class DataSettings(_Section):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, values):
-        if isinstance(values, dict) and "max_dose_mg" in values:
-            raise ValueError("max_dose_mg selected on the highest dose, which depends on the outcome (non-responders "
-                             "were escalated); use max_start_dose_mg")
-        return values
+        return refuse_renamed(values, "max_dose_mg", "max_dose_mg selected on the highest dose, which depends on "
+                              "the outcome (non-responders were escalated); use max_start_dose_mg")
 
     def selection(self, concern_excluded: tuple[str, ...] = ()) -> Selection:
         fields = {f.name for f in dataclasses.fields(Selection)} - {"concern_excluded"}
@@ -151,10 +156,8 @@ class ModelSettings(_Section):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, values):
-        if isinstance(values, dict) and "selection_weight" in values:
-            raise ValueError('selection_weight is replaced by [model.publication]: mechanism = "single_patient", '
-                             "weight = (the old value)")
-        return values
+        return refuse_renamed(values, "selection_weight", 'selection_weight is replaced by [model.publication]: '
+                              'mechanism = "single_patient", weight = (the old value)')
 
     @property
     def prior(self) -> BetaBinomialPrior | LogitNormalPrior:

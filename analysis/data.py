@@ -374,6 +374,16 @@ def _require_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...])
         raise InputError([f"{path}: missing required column '{c}'" for c in missing])
 
 
+def id_problem(rid: str, i: int, first_seen: dict[str, int], column: str) -> str | None:
+    """Why row `i`'s id cannot name it (blank, or the id of an earlier row), else None; records the id."""
+    if not rid:
+        return f"{column} is blank"
+    if rid in first_seen:
+        return f"duplicate of row {first_seen[rid] + 1}"
+    first_seen[rid] = i
+    return None
+
+
 def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]) -> pd.DataFrame:
     problems: list[str] = []
     report_ids = frame["report_id"]
@@ -383,12 +393,8 @@ def _validate_rows(path: Path, frame: pd.DataFrame, known_drugs: tuple[str, ...]
 
     first_seen: dict[str, int] = {}
     for i, rid in enumerate(report_ids):
-        if not rid:
-            problems.append(f"{where(i, 'report_id')}: report_id is blank")
-        elif rid in first_seen:
-            problems.append(f"{where(i, 'report_id')}: duplicate of row {first_seen[rid] + 1}")
-        else:
-            first_seen[rid] = i
+        if problem := id_problem(rid, i, first_seen, "report_id"):
+            problems.append(f"{where(i, 'report_id')}: {problem}")
 
     drugs = frame["drug"].str.lower()
     for i, drug in enumerate(drugs):
