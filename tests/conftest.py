@@ -2,8 +2,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from analysis.config import PROJECT_ROOT
+
+# Property tests draw the same examples in every run, so that a CI result can be reproduced.
+settings.register_profile("reproducible", derandomize=True, database=None)
+settings.load_profile("reproducible")
 
 SHARED = PROJECT_ROOT.parent / "shared"
 sys.path.insert(0, str(Path(__file__).parent))  # tests/exact_posteriors.py
