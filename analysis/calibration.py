@@ -223,7 +223,7 @@ def _fit_graded(simulation: Simulation) -> dict:
     rng = seeds.rng("pit")
     for name, truth in simulation.truth.items():
         variable, stage = name.rstrip("]").split("[")
-        values = posterior[variable].sel(stage=stage).transpose("chain", "draw").values
+        values = posterior[variable].isel(stage=sequential.STAGES.index(stage)).transpose("chain", "draw").values
         row[name] = _rank_pit(_thinned(values, calibration.ranks), truth, rng)
     return row
 

@@ -52,6 +52,19 @@ def test_sbc_detects_a_miscalibrated_fit(model_cache):
     assert table["mu"].median() < 0.3  # the true μ sits low in the too-optimistic posterior
 
 
+def test_the_graded_check_fits_its_simulations_and_ranks_every_stage(model_cache):
+    """The graded-outcome check, end to end on a few simulations: every stage's μ and τ gets a rank PIT in
+    [0, 1] (its calibration over 200 simulations is in the slow suite)."""
+    spec = next(s for s in validate.DEFAULT_CHECKS if s.kind == "graded")
+    config = load_config(calibration={"simulations": 3})
+    simulations = validate.build_simulations(spec, config)
+    rows = InProcessExecutor().map(calibration.fit_simulation, simulations)
+    assert len(rows) == 3
+    for row, simulation in zip(rows, simulations):
+        assert set(simulation.truth) <= set(row) and len(simulation.truth) == 8
+        assert all(0 <= row[name] <= 1 for name in simulation.truth)
+
+
 def test_simulations_copy_the_report_sizes_and_are_reproducible():
     config = load_config(calibration={"simulations": 5})
     data = _primary_data(config)
@@ -143,5 +156,5 @@ def test_full_calibration_of_every_check(tmp_path):
     code = validate.main(["--out", str(out)])
     tests = pd.read_csv(out / "uniformity.csv")
     assert code == validate.EXIT_OK, tests
-    assert set(tests["check"]) == {"beta_binomial", "logit_normal", "naloxone_two_step"}
+    assert set(tests["check"]) == {"beta_binomial", "logit_normal", "naloxone_two_step", "graded_sequential"}
     assert (tests["simulations"] == 200).all() and tests["calibrated"].all()
