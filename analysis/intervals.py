@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import optimize, stats
+from scipy import optimize
 
-CI_PROB = 0.95
+from models.comparators import CI_PROB, clopper_pearson  # noqa: F401  (one definition of each)
 
 
 def describe(draws: xr.DataArray | np.ndarray) -> dict:
@@ -19,14 +19,6 @@ def describe(draws: xr.DataArray | np.ndarray) -> dict:
         "sd": rounded(values.std(ddof=1)),
         "ci95": [rounded(lo), rounded(hi)],
     }
-
-
-def clopper_pearson(y: int, n: int) -> tuple[float, float]:
-    """Exact 95% interval for a binomial proportion."""
-    alpha = 1 - CI_PROB
-    lo = 0.0 if y == 0 else stats.beta.ppf(alpha / 2, y, n - y + 1)
-    hi = 1.0 if y == n else stats.beta.ppf(1 - alpha / 2, y + 1, n - y)
-    return float(lo), float(hi)
 
 
 def rounded(x, digits: int = 6) -> float:

@@ -33,7 +33,7 @@ def crude(y, n) -> dict:
     y, n = _counts(y, n)
     total_y, total_n = int(y.sum()), int(n.sum())
     return {"y": total_y, "n": total_n, "proportion": total_y / total_n,
-            "ci95": list(_clopper_pearson(total_y, total_n))}
+            "ci95": list(clopper_pearson(total_y, total_n))}
 
 
 def common_effect(y, n) -> dict:
@@ -47,7 +47,7 @@ def common_effect(y, n) -> dict:
         side = "no responders" if total_y == 0 else "every patient responded"
         return {
             "proportion": total_y / total_n,
-            "ci95": list(_clopper_pearson(total_y, total_n)),
+            "ci95": list(clopper_pearson(total_y, total_n)),
             "mu_logit": -math.inf if total_y == 0 else math.inf,
             "se_mu_logit": math.nan,
             "note": f"{side}: the logistic MLE is at the boundary (logit ±∞), so there is no Wald interval; "
@@ -158,8 +158,8 @@ def _counts(y, n) -> tuple[np.ndarray, np.ndarray]:
     return y, n
 
 
-def _clopper_pearson(y: int, n: int) -> tuple[float, float]:
-    """Exact interval (the same as analysis.intervals.clopper_pearson; models/ does not import analysis/)."""
+def clopper_pearson(y: int, n: int) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) 95% interval for a binomial proportion."""
     alpha = 1 - CI_PROB
     lo = 0.0 if y == 0 else stats.beta.ppf(alpha / 2, y, n - y + 1)
     hi = 1.0 if y == n else stats.beta.ppf(1 - alpha / 2, y + 1, n - y)
