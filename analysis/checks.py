@@ -33,6 +33,9 @@ def _spearman(y, n):
         return (ranks_p * ranks_n).sum(-1) / np.sqrt((ranks_p**2).sum(-1) * (ranks_n**2).sum(-1))
 
 
+PARETO_K_UNRELIABLE = 0.7
+"""Above this Pareto k the importance-sampling LOO estimate of a report is unreliable: it is refitted exactly."""
+
 STATISTICS = {
     "reports_all_responded": (lambda y, n: (y == n).sum(axis=-1), "reports in which every patient responded"),
     "reports_none_responded": (lambda y, n: (y == 0).sum(axis=-1), "reports in which no patient responded"),
@@ -125,7 +128,7 @@ def loo_summary(elpd, exact: dict[str, float], complete_pooling: np.ndarray) -> 
         "pareto_k": {r: round(float(v), 4) for r, v in zip(reports, k.values)},
         "pareto_k_max": round(float(k.max()), 4),
         "pareto_k_max_report": reports[int(np.argmax(k.values))],
-        "reports_k_above_0.7": int((k.values > 0.7).sum()),
+        "reports_k_above_0.7": int((k.values > PARETO_K_UNRELIABLE).sum()),
         "refitted": sorted(exact),
         "pointwise": {r: round(float(v), 4) for r, v in zip(reports, pointwise)},
         "complete_pooling": {

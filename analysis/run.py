@@ -13,13 +13,13 @@ import pandas as pd
 from analysis import bias, checks
 from analysis.borrowing import BorrowingResult, run_borrowing, target_arm
 from analysis.config import Config
+from analysis.covariates import covariate_values
 from analysis.data import BinomialData, EvidenceTable
 from analysis.errors import InputError
 from analysis.graded import GradedResult, run_graded
 from analysis.pipeline import AnalysisResult, run_analysis
 from analysis.sampling import Seeds
 from analysis.timing import Stopwatch
-from analysis.covariates import covariate_values
 from models import FAMILIES, Reports
 
 
@@ -38,7 +38,8 @@ class Run:
     """The target arm, the sentence saying why it was not computed, or None (disabled)."""
     graded: GradedResult | None
     cumulative: dict | None
-    """{"steps": [...], "first_seen": {"moved": {report: year}, "steps": [...]} or None}, or None."""
+    """{"steps": [...], "first_seen": {"moved": {report: year}, "steps": [...]} or None, "note": why the
+    covariates were left out, or None}, or None."""
     sweep: pd.DataFrame | None
     """The sensitivity sweep's table, or None when it was not run (a draft report)."""
     psense: pd.DataFrame | None
@@ -94,8 +95,10 @@ def exact_loo(config: Config, data: BinomialData, psis, cache) -> dict[str, floa
     is unreliable there, and a refit costs a fraction of a second)."""
     family = FAMILIES[config.model.family]
     exact = {}
+    if len(data) < 2:
+        return exact
     for i, rid in enumerate(str(r) for r in psis.pareto_k["report"].values):
-        if float(psis.pareto_k.values[i]) <= 0.7 or len(data) < 2:
+        if float(psis.pareto_k.values[i]) <= checks.PARETO_K_UNRELIABLE:
             continue
         keep = np.arange(len(data)) != i
         try:

@@ -32,7 +32,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E4
 from scipy import stats  # noqa: E402
 
 from analysis.borrowing import BorrowingResult  # noqa: E402
-from analysis.checks import STATISTICS  # noqa: E402
+from analysis.checks import PARETO_K_UNRELIABLE, STATISTICS  # noqa: E402
 
 GRID = np.linspace(0.0005, 0.9995, 1999)
 COLOURS = {"prior": "#7f7f7f", "map": "#1f77b4", "likelihood": "#2ca02c", "posterior": "#d62728", "joint": "#9467bd"}
@@ -49,7 +49,7 @@ _SPARE_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182b
 WIDTH = 7.5  # inches: 1125 px at 150 dpi, shown at about 0.7 of that in an 800 px page
 BAND_PROB = 0.95
 BAND_SIMULATIONS = 1000
-K_THRESHOLDS = (0.5, 0.7)
+K_THRESHOLDS = (0.5, PARETO_K_UNRELIABLE)
 
 STYLE = {
     "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
