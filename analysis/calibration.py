@@ -207,6 +207,7 @@ def fit_simulation(simulation: Simulation) -> dict:
 def _fit_graded(simulation: Simulation) -> dict:
     from analysis.diagnostics import check_convergence
     from analysis.executors import process_cache
+    from analysis.graded import labelled
     from models import sequential
 
     config, calibration = simulation.config, simulation.config.calibration
@@ -214,7 +215,7 @@ def _fit_graded(simulation: Simulation) -> dict:
     seeds = Seeds(simulation.seed)
     spec = sequential.model_spec(simulation.counts, simulation.n, config.graded.prior)
     trace = process_cache().sample(spec, settings, seed=seeds.sampler)
-    posterior = trace["posterior"].to_dataset()
+    posterior = labelled(trace["posterior"].to_dataset())
     convergence = check_convergence(
         xr.DataTree.from_dict({"posterior": posterior[["mu", "tau"]], "sample_stats": trace["sample_stats"].to_dataset()}),
         config.diagnostics)
@@ -223,7 +224,7 @@ def _fit_graded(simulation: Simulation) -> dict:
     rng = seeds.rng("pit")
     for name, truth in simulation.truth.items():
         variable, stage = name.rstrip("]").split("[")
-        values = posterior[variable].isel(stage=sequential.STAGES.index(stage)).transpose("chain", "draw").values
+        values = posterior[variable].sel(stage=stage).transpose("chain", "draw").values
         row[name] = _rank_pit(_thinned(values, calibration.ranks), truth, rng)
     return row
 

@@ -38,6 +38,12 @@ class GradedResult:
     convergence: ConvergenceReport
 
 
+def labelled(posterior: xr.Dataset) -> xr.Dataset:
+    """The sequential model's draws with the labels of their stage and pair dimensions."""
+    return posterior.assign_coords({dim: list(labels) for dim, labels in sequential.LABELS.items()
+                                    if dim in posterior.dims})
+
+
 def graded_counts(config: Config, table: EvidenceTable) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """The reports of the analysis set that grade at least one stage, their counts and sizes."""
     rows = table.frame[selected_reports(table, config.data.drug, config.data.selection())]
@@ -61,7 +67,7 @@ def run_graded(config: Config, table: EvidenceTable, cache: ModelCache) -> Grade
     settings = config.sampling.model_copy(update={"draws": config.graded.draws})
     seeds = Seeds(config.sampling.seed)
     trace = cache.sample(sequential.model_spec(counts, n, config.graded.prior), settings, seed=seeds.integer("graded"))
-    posterior = trace["posterior"].to_dataset()
+    posterior = labelled(trace["posterior"].to_dataset())
     derived = sequential.derive(posterior, counts, n, seeds.rng("graded derive"))
     posterior = posterior.drop_vars("p").merge(derived).assign_coords(report=list(report_ids))
     gate = posterior[["mu", "tau", "rho", "pooled"]]

@@ -77,6 +77,8 @@ _PAIR_ROWS = np.array([1, 2, 2, 3, 3, 3])
 _PAIR_COLUMNS = np.array([0, 0, 1, 0, 1, 2])
 PAIRS = tuple(f"{_SHORT[j]}:{_SHORT[i]}" for i, j in zip(_PAIR_ROWS, _PAIR_COLUMNS))
 """Stage pairs (i > j) in the order the Cholesky factor is filled: `rho` and `cpc_unit` along `pair`."""
+LABELS = {"stage": STAGES, "pair": PAIRS}
+"""The labels of the model's fixed dimensions (the sampler's draws carry the dimensions, not their labels)."""
 
 hyperparameters = ("mu", "tau", "rho")
 plotted_parameters = ("mu", "tau")
@@ -294,7 +296,7 @@ def build_model(counts, n, prior: SequentialPrior, bound: int | None = None) -> 
     bound = bound or count_bound(n)
     if bound < int(np.max(values["n_treated"], initial=0)):
         raise ValueError(f"bound {bound} is below the largest n_treated")
-    coords = {"report": np.arange(values["n_treated"].size), "stage": list(STAGES), "pair": list(PAIRS)}
+    coords = {"report": np.arange(values["n_treated"].size), **{dim: list(labels) for dim, labels in LABELS.items()}}
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
         mu = pm.Normal("mu", data["mu_mean"], data["mu_sd"], dims="stage")

@@ -12,6 +12,7 @@ import xarray as xr
 
 from analysis import fit
 from analysis.config import PROJECT_ROOT
+from models import sequential
 
 SUMMARY_KEYS = {"config", "data_sha256", "outcome", "model", "pooled", "predictive", "reports", "diagnostics"}
 
@@ -37,6 +38,8 @@ def test_primary_analysis_writes_every_output(primary_run):
         assert 0 <= lo < summary[block]["median"] < hi <= 1
     assert (summary["evidence"]["reports"], summary["evidence"]["patients"], summary["evidence"]["responders"]) == (12, 43, 36)
     assert set(summary["reports"]) == set(pd.read_csv(out / "summary.csv")["report_id"])
+    graded = xr.open_datatree(out / "posterior_graded.nc")["posterior"]  # labelled for a reader of the file
+    assert list(graded["stage"].values) == list(sequential.STAGES) and list(graded["pair"].values) == list(sequential.PAIRS)
 
 
 def test_summary_numbers_are_the_posterior_file_numbers(primary_run):
