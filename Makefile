@@ -3,8 +3,9 @@ PY := .venv/bin/python
 ARGS ?=
 
 .PHONY: setup analysis test test-slow validate benchmark
-setup:
+setup:  ## .venv, then the default command's sampler programs (once per version of the sources: scripts/prepare.sh)
 	@scripts/bootstrap.sh
+	@scripts/prepare.sh
 
 analysis: setup  ## the primary analysis (pass options as ARGS="--config analysis/configs/logit_normal.toml")
 	$(PY) -m analysis.fit $(ARGS)

@@ -1,38 +1,45 @@
 """`python -m analysis.fit`: the primary analysis (or any config variant), end to end.
 
-validate config and data → fit → convergence gate → predictive checks → the naloxone arm, the graded
-outcomes, the bias analyses → sensitivity sweep → save posterior, summaries and the reviewer's report.
-Exit codes: 0 success; 1 the convergence gate failed (outputs are written and marked failed);
-2 bad input (config or data), reported as one line per problem; 3 the outputs could not be written;
-130 / 143 interrupted (Ctrl-C / SIGTERM). Only a complete run replaces an earlier output directory.
+check the options, config, data and output folder → the synthesis (`analysis.synthesis`) → the outputs,
+written into a staging folder that replaces the output folder only when complete (`analysis.report.writer`).
+Exit statuses: see `analysis.cli` (0 success, 1 convergence gate failed, 2 bad input, 3 outputs not
+written, 4 unexpected error, 130/143 interrupted).
 """
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before the imports below, which take a second or more
+    from analysis.processes import stop_quietly_while_starting
+
+    stop_quietly_while_starting()
+
 import argparse
-import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.config import DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config, user_data
-from analysis.data import BinomialData, EvidenceTable
+from analysis.cli import EXIT_GATE_FAILED, EXIT_OK, Parser, RunLog, execute, report_input_error, seed
 from analysis.errors import InputError
-# The stop statuses (3, 130, 143) are shared by every command; re-exported as this command's.
-from analysis.outputs import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_WRITE_FAILED, run_to_completion  # noqa: F401
+from analysis.inputs.bundle import Inputs, load_inputs
+from analysis.inputs.config import DEFAULT_CONFIG, PROJECT_ROOT, load_config, user_overrides
+from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
 from analysis.timing import Stopwatch
-
-EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m analysis.fit", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m analysis.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="analysis config (TOML)")
     parser.add_argument("--data", type=Path, help="evidence CSV (default: the config's data.path)")
-    parser.add_argument("--out", type=Path, help="output directory (default: reports/<config name>)")
-    parser.add_argument("--seed", type=int, help="random seed (default: the config's sampling.seed)")
     parser.add_argument("--patients", type=Path, help="per-patient table for --data (default: none with --data)")
     parser.add_argument("--appraisal", type=Path, help="risk-of-bias appraisal for --data (default: none with --data)")
+    parser.add_argument("--condition", help="the condition's name in the report (default: the config's names."
+                                            "condition, else the data's condition column)")
+    parser.add_argument("--out", type=Path, help="output folder (default: reports/<config name>); it belongs to "
+                                                 "the tool: a folder that is not a previous output is refused")
+    parser.add_argument("--force", action="store_true", help="replace a previous output given with --out")
+    parser.add_argument("--seed", type=seed, help="random seed, 0 to 2**63-1 (default: the config's sampling.seed)")
+    parser.add_argument("--svg", action="store_true", help="also write every figure as SVG (figures/*.svg)")
     sweep = parser.add_mutually_exclusive_group()
     sweep.add_argument("--no-sensitivity", dest="sensitivity", action="store_false", default=None,
                        help="skip the sensitivity sweep (a quick draft: the report says so at the top)")
@@ -41,94 +48,86 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare(args: argparse.Namespace) -> tuple[Config, EvidenceTable, BinomialData]:
+@dataclass(frozen=True)
+class Plan:
+    """A run checked before any computation: its inputs, where it writes, whether it sweeps."""
+
+    inputs: Inputs
+    overrides: dict
+    out: Path
+    sensitivity: bool
+    note: str
+
+
+def prepare(args: argparse.Namespace) -> Plan:
     """Everything that can fail because of the user's input, done before any model is built."""
-    overrides: dict = {}
-    if args.data is not None:
-        overrides["data"] = user_data(args.data)
+    overrides = user_overrides(args.data)
     for key, path in (("patients_path", args.patients), ("appraisal_path", args.appraisal)):
         if path is not None:
             overrides.setdefault("data", {})[key] = str(path.resolve())
+    if args.condition is not None:
+        overrides.setdefault("names", {})["condition"] = args.condition
     if args.seed is not None:
         overrides["sampling"] = {"seed": args.seed}
     config = load_config(args.config, **overrides)
-    table, data = config.load()
-    config.data.load_appraisal(table)  # companion files are validated up front too
-    config.data.load_patients(table)
-    return config, table, data
+    inputs = load_inputs(config)
+    default_out = PROJECT_ROOT / "reports" / config.name
+    out = check_destination(args.out or default_out, inputs.paths(), PROJECT_ROOT, args.force,
+                            default=args.out is None or Path(args.out).resolve() == default_out.resolve())
+    primary = (PROJECT_ROOT / config.source).resolve() == DEFAULT_CONFIG.resolve()
+    sensitivity = primary if args.sensitivity is None else args.sensitivity
+    note = "" if sensitivity else ("--no-sensitivity was given" if args.sensitivity is False else
+                                   "the sweep is defined around the primary analysis; pass --sensitivity to run it here")
+    return Plan(inputs, overrides, out, sensitivity, note)
 
 
 def main(argv: list[str] | None = None, cache=None) -> int:
     started = time.perf_counter()
-    clock = Stopwatch()
+    install_stop_handlers()
     args = parse_args(argv)
+    clock = Stopwatch()
     try:
         with clock.phase("validate"):
-            config, table, data = prepare(args)
+            plan = prepare(args)
     except InputError as err:
-        for line in err.problems:
-            print(f"error: {line}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    out_dir = args.out or PROJECT_ROOT / "reports" / config.name
-    return run_to_completion(lambda: _run(argv, config, table, data, out_dir, cache, clock, started, args), out_dir)
+        return report_input_error(err)
+    return execute("fit", lambda log: _run(args, plan, cache, clock, started, log, argv), plan.out,
+                   cleanup=_stop_workers)
 
 
-def _run(argv: list[str] | None, config: Config, table: EvidenceTable, data: BinomialData, out_dir: Path, cache,
-         clock: Stopwatch, started: float, args: argparse.Namespace) -> int:
-    # Heavy imports only once the input is known to be good: bad input fails before any compilation.
-    with clock.phase("import"):
-        logging.getLogger("pymc").setLevel(logging.WARNING)
-        from analysis.borrowing import BorrowingResult
-        from analysis.executors import process_cache
-        from analysis.report.figures import start_worker
-        from analysis.report.summary import gate_failures
-        from analysis.report.writer import write_outputs
-        from analysis.run import run_all
+def _stop_workers() -> None:
+    figures = sys.modules.get("analysis.report.figures")
+    if figures is not None:
+        figures.shutdown()
 
+
+def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog, argv) -> int:
+    inputs, data = plan.inputs, plan.inputs.data
+    with clock.phase("import"):  # the heavy imports only once the input is known to be good
+        from analysis.engine.executors import process_cache
+        from analysis.report import figures
+        from analysis.report.writer import console_lines, write_run
+        from analysis.synthesis import synthesise
+
+        figures.start_workers()  # their imports overlap the computation
     cache = cache if cache is not None else process_cache()
     clock.attach(cache)
-    start_worker()  # the figure worker's imports overlap the sampling
-    print(
-        f"{config.name}: {config.model.family}, outcome {data.outcome}, drug {data.drug}: "
-        f"{len(data)} reports, {int(data.y.sum())} of {int(data.n.sum())} patients",
-        file=sys.stderr,
-    )
+    print(f"{inputs.config.name}: {inputs.config.model.family}, outcome {data.outcome}, drug {data.drug}: "
+          f"{len(data)} reports, {int(data.y.sum())} of {int(data.n.sum())} patients", file=sys.stderr)
     for warning in data.what_cannot_be_learnt():
         print(f"warning: {warning}", file=sys.stderr)
-    primary = Path(config.source).resolve() == DEFAULT_CONFIG.resolve()
-    sensitivity = primary if args.sensitivity is None else args.sensitivity
-    note = "" if sensitivity else ("--no-sensitivity was given" if args.sensitivity is False else
-                                   "the sweep is defined around the primary analysis; pass --sensitivity to run it here")
-    run = run_all(config, table, data, cache, clock, sensitivity, note, progress=sys.stderr.isatty(),
-                  data_path=args.data)
-    for line in ([] if not isinstance(run.borrowing, str) else [run.borrowing]):
-        print(f"note: {line}", file=sys.stderr)
-    summary = write_outputs(run, out_dir, argv=argv, started=started, timings=clock.seconds(),
+    synthesis = synthesise(inputs, cache, clock, plan.sensitivity, plan.note, plan.overrides, args.data)
+    with atomic_directory(plan.out) as staging:
+        summary = write_run(synthesis, staging, svg=args.svg, log=log, clock=clock, started=started,
+                            command=["python", "-m", "analysis.fit", *(sys.argv[1:] if argv is None else argv)],
                             compilations=clock.compilations())
-
-    pooled, predictive = summary["pooled"], summary["predictive"]
-    crude = summary["comparators"]["crude"]
-    print(
-        f"pooled probability of {data.outcome.replace('_', ' ')} (average report) {pooled['mean']:.3f} "
-        f"(95% CrI {pooled['ci95'][0]:.3f}-{pooled['ci95'][1]:.3f}); new report {predictive['mean']:.3f} "
-        f"(95% {predictive['ci95'][0]:.3f}-{predictive['ci95'][1]:.3f}); crude {crude['y']} of {crude['n']}"
-    )
-    for scenario in summary["bias"]["scenarios"]:
-        print(f"  if reports with a non-responder were published with relative probability {scenario['weight']:g}: "
-              f"{scenario['pooled']['mean']:.3f} (95% CrI {scenario['pooled']['ci95'][0]:.3f}-{scenario['pooled']['ci95'][1]:.3f})")
-    if isinstance(run.borrowing, BorrowingResult):
-        arm = summary[run.borrowing.target.drug]
-        print(
-            f"{arm['target_drug']} ({arm['y']} of {arm['n']}; exploratory): unborrowed {arm['unborrowed']['mean']:.3f} "
-            f"(95% {arm['unborrowed']['ci95'][0]:.3f}-{arm['unborrowed']['ci95'][1]:.3f}); robust MAP w = "
-            f"{arm['robust_weight']:g}: {arm['mean']:.3f} (95% {arm['ci95'][0]:.3f}-{arm['ci95'][1]:.3f}); joint model "
-            f"{arm['joint']['mean']:.3f} (95% {arm['joint']['ci95'][0]:.3f}-{arm['joint']['ci95'][1]:.3f})"
-        )
+    for line in console_lines(summary):
+        print(line)
     if summary["sensitivity"]["status"] != "run":
         print(f"draft: sensitivity analyses not run ({summary['sensitivity']['note']})", file=sys.stderr)
-    print(f"outputs: {out_dir}")
-    if summary["status"] != "passed":
-        for reason in gate_failures(run):
+    print(f"outputs: {plan.out}")
+    if not synthesis.passed:
+        for reason in synthesis.failures:
             print(f"convergence check failed: {reason}", file=sys.stderr)
         return EXIT_GATE_FAILED
     return EXIT_OK

@@ -1,230 +1,166 @@
-"""The sensitivity analyses: variants of the primary analysis, run as one sweep.
+"""`python -m analysis.sensitivity`: the sensitivity sweep alone, on a page of its own.
 
-Variants are the `sens_*.toml` configs (each extends the primary or the logit-normal config), the
-logit-normal config itself, and one leave-one-report-out variant per pooled report, generated here.
-`python -m analysis.fit` runs the sweep with the primary analysis and draws it into the report; this
-module's own command, `python -m analysis.sensitivity`, writes the same table to a page of its own and
-can spread the variants over local worker processes or a Dask cluster (`analysis.executors`). Every
-variant of one model structure reuses that structure's compiled sampler. A variant that cannot run on
-the data (a filter that leaves no report, a companion file it needs is missing) is marked "not run"
-with the reason, one that fails the convergence checks is marked "failed", and the sweep carries on.
-The naloxone column is the joint EXNEX model at the variant's robust weight, computed by weighting the
-variant's posterior draws with the naloxone likelihood (the same model as a joint fit, without a refit).
+check the options, config, data and output folder → the analyses the sweep starts from (primary,
+publication bias, the target arm, power-scaling) → the sweep (`analysis.steps.sweep`), its config variants
+spread over this process, local worker processes (--workers) or a Dask cluster (--scheduler) → the outputs
+(`analysis.report.sensitivity`), written into a staging folder that replaces the output folder only when
+complete. `python -m analysis.fit` runs the same sweep inside the full report; this command reruns it
+alone, on as many machines as there are.
+Exit statuses: see `analysis.cli` (1: the primary analysis, the joint target-arm model or a variant failed
+its convergence checks; the outputs are written and show it).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import logging
+import shlex
 import sys
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from analysis.bias import meta_regression_summary
-from analysis.borrowing import reweighted_target, target_arm
-from analysis.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, Config, load_config, user_data
+from analysis.cli import EXIT_GATE_FAILED, EXIT_OK, RunLog, execute, report_input_error, seed
+from analysis.engine.executors import Executor, InProcessExecutor, make_executor
 from analysis.errors import InputError
-from analysis.intervals import describe, describe_predictive
-from analysis.outputs import run_to_completion
-from analysis.graded import graded_summary, run_graded
-from analysis.pipeline import AnalysisResult, run_analysis
-from models import FAMILIES
+from analysis.inputs.bundle import Inputs, load_inputs
+from analysis.inputs.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, display_path, load_config, user_overrides
+from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
 
-GROUPS = (
-    ("outcome", "sens_outcome_"), ("prior", "sens_prior_"), ("prior", "sens_tau_"), ("evidence", "sens_evidence_"),
-    ("publication bias", "sens_publication_"), ("small-study effects", "sens_metareg_"),
-    ("naloxone borrowing", "sens_naloxone_"), ("graded outcomes", "sens_graded_"),
-)
+DEFAULT_OUT = PROJECT_ROOT / "reports" / "sensitivity"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.sensitivity", description=__doc__.splitlines()[0],
+        epilog="Writes sensitivity.html, sensitivity.csv, sensitivity.json, figures/ and run.log. Exit status: 0 "
+               "done, 1 a convergence check failed, 2 bad input, 3 not written, 4 unexpected error, 130/143 "
+               "interrupted.")
+    parser.add_argument("--config", type=Path, metavar="FILE", default=DEFAULT_CONFIG,
+                        help="the analysis the variants are compared with (default: the primary, default.toml)")
+    parser.add_argument("--data", type=Path, metavar="FILE",
+                        help="evidence CSV for the analysis and every variant (default: the config's data.path)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="output folder (default: reports/sensitivity for the primary config, "
+                             "reports/<config name>-sensitivity for another); it belongs to the tool: a folder "
+                             "that is not a previous output is refused")
+    parser.add_argument("--force", action="store_true", help="replace a previous output given with --out")
+    parser.add_argument("--seed", type=seed, metavar="N",
+                        help="random seed, 0 to 2**63-1 (default: the config's sampling.seed)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local worker processes for the variants (default: this process, the variants in "
+                            "sampling.cores threads, as python -m analysis.fit runs them)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="address of a Dask scheduler to run the variants on instead (e.g. tcp://host:8786; "
+                            "needs pip install -e '.[dask]')")
+    return parser.parse_args(argv)
 
 
 @dataclass(frozen=True)
-class Variant:
-    name: str
-    group: str
-    description: str
-    path: Path
-    overrides: dict = field(default_factory=dict)
+class Plan:
+    """A run checked before any computation: its inputs, where it writes, where its variants run."""
+
+    inputs: Inputs
+    out: Path
+    executor: Executor
 
 
-def discover_variants(data_path: Path | None = None, seed: int | None = None) -> list[Variant]:
-    """Primary, family, the sens_*.toml files, then leave-one-report-out for every pooled report."""
-    data = user_data(data_path)
-    base = {"data": data} | ({"sampling": {"seed": seed}} if seed is not None else {})
-    found = [Variant("primary", "primary", "Primary analysis", DEFAULT_CONFIG, base),
-             Variant("logit_normal", "likelihood family", "Logit-normal binomial", CONFIG_DIR / "logit_normal.toml", base)]
-    for path in sorted(CONFIG_DIR.glob("sens_*.toml")):
-        group = next((g for g, prefix in GROUPS if path.stem.startswith(prefix)), "other")
-        found.append(Variant(path.stem, group, "", path, base))
-    _, pooled = load_config(DEFAULT_CONFIG, **base).load()
-    for report_id in pooled.report_ids:
-        found.append(Variant(f"loo_{report_id}", "leave one out", f"Without {report_id}", DEFAULT_CONFIG,
-                             {**base, "data": {**data, "exclude_reports": [report_id]}}))
-    return found
-
-
-def run_variant(variant: Variant, cache=None, result: AnalysisResult | None = None, graded=None) -> list[dict]:
-    """The variant's rows of the table (an executor task): one, or one per graded outcome for a graded-
-    outcome variant. `result`, `graded`: the variant's analyses when they have been run already (the
-    primary, inside `analysis.fit`), so that its rows carry the report's own numbers."""
-    from analysis.executors import process_cache
-
-    cache = cache if cache is not None else process_cache()
-    row = {"variant": variant.name, "group": variant.group, "description": variant.description}
-    try:
-        config = load_config(variant.path, **variant.overrides)
-        row["description"] = variant.description or config.description
-        table, data = config.load()
-    except InputError as err:
-        return [{**row, "status": "not run", "passed": False, "error": "; ".join(err.problems)}]
-    if variant.group == "graded outcomes":
-        return graded_rows(row, graded or run_graded(config, table, cache))
-    rows = [_estimate_row(row, config, table, data, result or run_analysis(config, data, cache, checks=False))]
-    if variant.name == "primary" and config.graded.enabled:
-        rows += graded_rows({"variant": "graded", "group": "graded outcomes",
-                             "description": "Graded outcomes, one sequential model, ungraded stages missing at random"},
-                            graded or run_graded(config, table, cache))
-    return rows
-
-
-def graded_rows(row: dict, graded) -> list[dict]:
-    """One row per outcome beyond any response, from the sequential model (all reports of the set)."""
-    if graded is None:
-        return [{**row, "status": "not run", "passed": False, "error": "no report grades any outcome"}]
-    summary = graded_summary(graded)
-    failures = graded.convergence.failures
-    rows = []
-    for outcome in ("marked", "complete", "sustained"):
-        block = summary[outcome]
-        rows.append({**row, "variant": f"{row['variant']}_{outcome}",
-                     "description": f"{row['description']}: P({outcome}) (all {len(graded.report_ids)} reports; "
-                                    f"{block['reports']} graded it)",
-                     "outcome": outcome, "model": "sequential", "reports": len(graded.report_ids),
-                     "patients": int(graded.n.sum()), "responders": block["responders"],
-                     "pooled_mean": block["pooled"]["mean"], "pooled_lo": block["pooled"]["ci95"][0],
-                     "pooled_hi": block["pooled"]["ci95"][1], "predictive_mean": block["predictive"]["mean"],
-                     "predictive_lo": block["predictive"]["ci95"][0], "predictive_hi": block["predictive"]["ci95"][1],
-                     "status": "failed" if failures else "passed", "passed": not failures, "error": "; ".join(failures)})
-    return rows
-
-
-def _estimate_row(row: dict, config: Config, table, data, result: AnalysisResult) -> dict:
-    posterior = result.idata["posterior"]
-    row.update(outcome=data.outcome, model=config.model.family, reports=len(data), patients=int(data.n.sum()),
-               responders=int(data.y.sum()), publication_mechanism=config.model.publication.mechanism,
-               publication_weight=config.model.publication.weight)
-    if result.design is not None:
-        row["meta_regression"] = meta_regression_summary(result)
-    predictive = describe_predictive(FAMILIES[config.model.family], posterior)
-    for key, block in (("pooled", describe(posterior["pooled"])), ("predictive", predictive)):
-        row.update({f"{key}_mean": block["mean"], f"{key}_lo": block["ci95"][0], f"{key}_hi": block["ci95"][1]})
-    failures = list(result.convergence.failures)
-    target = target_arm(config, table) if config.borrowing.enabled and not config.model.covariates else None
-    if target is not None:
-        block = reweighted_target(config, result, target, config.borrowing.robust_weight)
-        row.update(naloxone_mean=block["mean"], naloxone_lo=block["ci95"][0], naloxone_hi=block["ci95"][1])
-    passed = not failures
-    if data.outcome != "any_response":
-        row["description"] += f" (separate analysis of the {len(data)} reports that graded it)"
-    return {**row, "status": "passed" if passed else "failed", "passed": passed, "error": "; ".join(failures)}
-
-
-def run_sweep(variants: list[Variant], executor, primary: AnalysisResult | None = None, primary_graded=None) -> pd.DataFrame:
-    """Every variant's rows, in order, with each estimate's shift from the primary analysis."""
-    if primary is None:
-        rows = executor.map(run_variant, variants, progress="sensitivity variants")
-    else:  # in the command's own process: the primary rows from the primary analyses themselves
-        others = executor.map(run_variant, [v for v in variants if v.name != "primary"], progress="sensitivity variants")
-        first = [run_variant(v, result=primary, graded=primary_graded) for v in variants if v.name == "primary"]
-        rows = first + others
-    table = pd.DataFrame([r for variant_rows in rows for r in variant_rows])
-    reference = table.set_index("variant").loc["primary"]
-    # A shift is a sensitivity of the primary estimate: defined only for rows of the same estimand (other
-    # outcomes, and a meta-regression's report of average covariates, are comparisons, not perturbations).
-    same = table["outcome"] == reference["outcome"]
-    if "meta_regression" in table:
-        same &= table["meta_regression"].isna()
-    for key in ("pooled", "predictive", "naloxone"):
-        if f"{key}_mean" in table:
-            table[f"{key}_shift"] = (table[f"{key}_mean"] - reference[f"{key}_mean"]).round(6).where(same)
-    return table
-
-
-def prior_sensitivity(config: Config, result: AnalysisResult | None = None) -> pd.DataFrame:
-    """Power-scaling sensitivity (psense) of the primary model's population parameters (an executor task;
-    `result`: the primary analysis when it has been run already)."""
-    import arviz as az
-    import pymc as pm
-    import xarray as xr
-
-    from analysis.executors import process_cache
-
-    family = FAMILIES[config.model.family]
-    if result is None:
-        _, data = config.load()
-        result = run_analysis(config, data, process_cache())
-    names = list(family.plotted_parameters)
-    posterior = result.idata["posterior"].to_dataset()[names]
-    model = family.build_model(result.reports, config.model.prior)
-    tree = xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": result.idata["log_likelihood"].to_dataset()})
-    log_prior = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=False, progressbar=False)
-    tree = xr.DataTree.from_dict({**{k: tree[k].to_dataset() for k in ("posterior", "log_likelihood")},
-                                  "log_prior": log_prior})
-    advice = logging.getLogger("arviz_stats.psense")
-    level, advice.level = advice.level, logging.ERROR  # its advice is logged; the diagnosis column carries it
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            summary = az.psense_summary(tree, prior_var_names=names)
-    finally:
-        advice.setLevel(level)
-    return summary.reset_index(names="parameter")
+def prepare(args: argparse.Namespace) -> Plan:
+    """Everything that can fail because of the user's input, done before any model is built; the executor
+    last, so that nothing is left to close when an earlier check fails."""
+    overrides = user_overrides(args.data)
+    if args.seed is not None:
+        overrides["sampling"] = {"seed": args.seed}
+    inputs = load_inputs(load_config(args.config, **overrides))
+    primary = Path(args.config).resolve() == DEFAULT_CONFIG.resolve()
+    default_out = DEFAULT_OUT if primary else PROJECT_ROOT / "reports" / f"{inputs.config.name}-sensitivity"
+    read = [Path(args.config), CONFIG_DIR, *(Path(path) for _, path in inputs.files.read)]
+    out = check_destination(args.out or default_out, read, PROJECT_ROOT, args.force,
+                            default=args.out is None or Path(args.out).resolve() == default_out.resolve())
+    if args.workers is None and args.scheduler is None:  # as in the full report: variants in the run's threads
+        return Plan(inputs, out, InProcessExecutor(threads=inputs.config.sampling.cores))
+    return Plan(inputs, out, make_executor(args.workers, args.scheduler))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.sensitivity", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "sensitivity")
-    parser.add_argument("--data", type=Path, help="evidence CSV for every variant (default: the configs' data.path)")
-    parser.add_argument("--seed", type=int, help="random seed for every variant (default: the configs' sampling.seed)")
-    parser.add_argument("--workers", type=int, help="local worker processes (default 1: this process; each fit uses sampling.cores threads)")
-    parser.add_argument("--scheduler", help="address of a Dask scheduler to run the variants on instead")
-    args = parser.parse_args(argv)
     started = time.perf_counter()
+    install_stop_handlers()
+    args = parse_args(argv)
     try:
-        variants = discover_variants(args.data, args.seed)
-        logging.getLogger("pymc").setLevel(logging.WARNING)
-        from analysis.executors import make_executor
-
-        executor = make_executor(args.workers, args.scheduler)
+        plan = prepare(args)
     except InputError as err:
-        for line in err.problems:
-            print(f"error: {line}", file=sys.stderr)
-        return 2
+        return report_input_error(err)
+    command = shlex.join(["python", "-m", "analysis.sensitivity", *(sys.argv[1:] if argv is None else argv)])
+    return execute("sensitivity", lambda log: _run(args, plan, command, started, log), plan.out,
+                   cleanup=lambda: _stop(plan.executor))
 
-    return run_to_completion(lambda: _run(args, variants, executor, started), args.out)
+
+def _stop(executor: Executor) -> None:
+    executor.close()
+    figures = sys.modules.get("analysis.report.figures")
+    if figures is not None:
+        figures.shutdown()
 
 
-def _run(args: argparse.Namespace, variants: list[Variant], executor, started: float) -> int:
-    from analysis.report.sensitivity_page import write_sweep
+def _run(args: argparse.Namespace, plan: Plan, command: str, started: float, log: RunLog) -> int:
+    from analysis.engine.executors import process_cache
+    from analysis.report import figures
+    from analysis.report import sensitivity as outputs
 
+    figures.start_workers()  # their imports overlap the computation
+    inputs, executor = plan.inputs, plan.executor
+    data = inputs.data
+    print(f"{inputs.config.name}: {inputs.config.model.family}, outcome {data.outcome}, drug {data.drug}: "
+          f"{len(data)} reports, {int(data.y.sum())} of {int(data.n.sum())} patients; variants on "
+          f"{executor.description}", file=sys.stderr)
     with executor:
-        table = run_sweep(variants, executor)
-        primary = load_config(DEFAULT_CONFIG, **variants[0].overrides)
-        psense = executor.map(prior_sensitivity, [primary])[0]
+        table, arm = compute(inputs, process_cache(), executor, args.data)
         programs = executor.programs
-    elapsed = time.perf_counter() - started
-    write_sweep(table, psense, args.out, programs=programs, seconds=elapsed)
-    failed = table[~table["passed"].astype(bool)]
-    print(f"{len(table)} variants, {len(failed)} failed or not run; sampler programs: {programs} "
-          f"(model structures, per worker) on {executor.description}; wall time {elapsed:.0f} s; outputs: {args.out}")
-    for _, row in failed.iterrows():
-        print(f"  {row['variant']}: {row['error'] or 'failed'}", file=sys.stderr)
-    return 0
+    failures = [f"{r.variant}: {r.error}" for r in table.variants if r.status == "failed"]
+    if arm is not None:
+        failures += [f"joint model: {f}" for f in arm.joint_convergence.failures]
+    document = outputs.document(_identity(inputs), table)
+    with atomic_directory(plan.out) as staging:
+        outputs.write_outputs(staging, document, command, failures)
+        (staging / "run.log").write_text(log.text(), encoding="utf-8")
+    not_run = [r for r in table.variants if r.status == "not run"]
+    print(f"{len(table.variants)} rows, {len(failures)} failed, {len(not_run)} not run; sampler programs "
+          f"prepared: {programs}; wall time {time.perf_counter() - started:.0f} s")
+    for row in not_run:
+        print(f"not run: {row.variant}: {row.error}", file=sys.stderr)
+    print(f"outputs: {plan.out}")
+    if failures:
+        for reason in failures:
+            print(f"convergence check failed: {reason}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return EXIT_OK
+
+
+def compute(inputs: Inputs, cache, executor: Executor, data_path: Path | None):
+    """The sweep and the target arm it used: the steps it starts from, wired as `analysis.synthesis` wires
+    them, then the variants on `executor`."""
+    from analysis.steps import borrowing, primary, psense, publication, sweep
+
+    config = inputs.config
+    main = primary.analyse(inputs, cache)
+    bias = publication.analyse(inputs, main, cache) if main.exact is not None else None
+    arm = None
+    if config.borrowing.enabled and main.exact is not None:
+        target = inputs.target(config.borrowing.target_drug)
+        if borrowing.why_not(inputs, int(target.y.sum()) if len(target) else None) is None:
+            arm = borrowing.analyse(inputs, main, cache)
+    rows, _ = psense.analyse(config, main)
+    return sweep.sweep(inputs, main, bias, arm, cache, executor, data_path, rows), arm
+
+
+def _identity(inputs: Inputs) -> dict:
+    """The run's identity, under the keys summary.json gives it."""
+    config = inputs.config
+    return {"config": config.name, "config_file": config.source, "description": config.description,
+            "data_file": display_path(inputs.table.path), "data_sha256": inputs.table.sha256,
+            "outcome": config.data.outcome, "drug": config.data.drug, "condition": inputs.condition,
+            "model": config.model.family, "seed": config.sampling.seed,
+            "target_drug": config.borrowing.target_drug if config.borrowing.enabled else None}
 
 
 if __name__ == "__main__":

@@ -5,19 +5,24 @@
 Without covariates μ_i = μ, the population mean. With covariates (centred, so x = 0 is the average
 report) μ is the mean response of a report with average covariates and κ is shared.
 
-NUTS samples only the population parameters (μ, κ, β), with θ integrated out (beta-binomial
+Only the population parameters (μ, κ, β) are sampled or integrated, with θ integrated out (beta-binomial
 likelihood). Given them the θ_i are independent with the exact conditional
-Beta(μ_i κ + y_i, (1 − μ_i) κ + n_i − y_i), drawn afterwards for every posterior draw. This mixes far
-better than sampling θ in the centred form, whose funnel at small κ makes NUTS diverge.
+Beta(μ_i κ + y_i, (1 − μ_i) κ + n_i − y_i), drawn afterwards. This mixes far better than sampling θ in
+the centred form, whose funnel at small κ makes NUTS diverge, and leaves a model of two parameters (three
+with one covariate) whose posterior can be integrated exactly on a grid.
 
-The likelihood is written as rising factorials, (α)_y (β)_(n−y) / (κ)_n, rather than through beta
-functions: B(y + α, n − y + β) / B(α, β) cancels catastrophically when κ is large (near-homogeneous
-reports), which corrupts gradients and can strand a chain at κ ~ 10^16.
+The likelihood is written with log rising factorials (`models.special.log_rising`), stable for any κ and
+any count: the difference of beta functions cancels catastrophically when κ is large (near-homogeneous
+reports), which corrupts gradients and can strand a chain at κ ~ 10^16, and a sum over patients costs
+memory and time in proportion to the largest report.
+
+Functions on parameter values take a mapping of arrays of one shape (posterior draws (chain, draw), or
+grid points (points,)): `mu`, `kappa`, and `beta` (..., covariates) when there are covariates.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Mapping
 
 import numpy as np
 import pymc as pm
@@ -25,8 +30,9 @@ import pytensor.tensor as pt
 import xarray as xr
 from scipy import special
 
-from models import Reports
-from models.padding import padded_size, report_values
+from models import special as sf
+from models.base import Reports
+from models.padding import report_values
 from models.priors import BetaBinomialPrior
 from models.publication import log_selection
 
@@ -35,6 +41,12 @@ plotted_parameters = ("mu", "u")  # u = κ^(-1/2): κ itself is too heavy-tailed
 heavy_tailed = ("kappa",)
 """u ~ HalfNormal has positive density at u = 0, so P(κ > k) ∝ k^(-1/2) a priori and the likelihood keeps
 that tail: E[κ | y] is infinite. κ is summarised by its median and quantiles only."""
+quantities = ("mu", "u", "kappa")
+"""Constrained quantities the model defines (besides `beta`), for draws and grid points alike."""
+bounds = {"mu": (0.0, 1.0), "u": (0.0, None), "heterogeneity_sd": (0.0, 0.5)}
+quadrature_tolerance = 2e-5
+"""Largest change of a headline summary between two grid resolutions at which the grid is accepted."""
+"""Known limits of the plotted quantities (densities must not leak past them)."""
 
 
 def initial_point(prior: BetaBinomialPrior, n_covariates: int = 0) -> dict:
@@ -62,15 +74,8 @@ def data_values(reports: Reports, prior: BetaBinomialPrior) -> dict:
     return values
 
 
-def count_bound(n) -> int:
-    """The static length of the rising-factorial loop: at least the largest report."""
-    return padded_size(int(np.max(n, initial=1)))
-
-
-def build_model(reports: Reports, prior: BetaBinomialPrior, bound: int | None = None) -> pm.Model:
-    """`bound`: the rising-factorial loop length (`count_bound` of the largest report by default)."""
+def build_model(reports: Reports, prior: BetaBinomialPrior) -> pm.Model:
     values = data_values(reports, prior)
-    bound = bound or count_bound(reports.n)
     coords = {"report": np.arange(values["n_treated"].size), "covariate": np.arange(reports.n_covariates)}
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
@@ -81,139 +86,136 @@ def build_model(reports: Reports, prior: BetaBinomialPrior, bound: int | None = 
             # u = u_max · v with v ~ U(0, 1): the transform of v does not depend on the data value u_max.
             u = pm.Deterministic("u", data["u_max"] * pm.Uniform("u_fraction", 0.0, 1.0))
         kappa = pm.Deterministic("kappa", u**-2)
-        location = mu
+        location, complement = mu, 1 - mu
         if reports.n_covariates:
             beta = pm.Normal("beta", 0.0, data["slope_sd"], dims="covariate")
-            location = pm.math.invlogit(pt.log(mu) - pt.log1p(-mu) + data["covariates"] @ beta)
+            shift = pt.log(mu) - pt.log1p(-mu) + data["covariates"] @ beta
+            location, complement = pm.math.invlogit(shift), pm.math.invlogit(-shift)
         pm.CustomDist(
-            "y",
-            location,
-            kappa,
-            data["n_treated"],
-            logp=partial(beta_binomial_logp, bound=bound),
-            random=_beta_binomial_random,
-            observed=data["responders"],
-            dims="report",
+            "y", location, kappa, data["n_treated"],
+            logp=beta_binomial_logp, random=_beta_binomial_random, observed=data["responders"], dims="report",
         )
         pm.Potential("publication", log_selection(
-            data["responders"], data["n_treated"], log_all_responded(location, kappa, data["n_treated"], bound),
+            data["responders"], data["n_treated"],
+            sf.pt_log_all_responded(location * kappa, complement * kappa, data["n_treated"]),
             data["publication_scope"], data["publication_weight"]))
     return model
 
 
-def beta_binomial_logp(y, mu, kappa, n, bound: int):
-    """log BetaBinomial(y | n, μκ, (1 − μ)κ), elementwise, stable for any κ > 0, for n ≤ `bound`.
-
-    The loop over j runs to the static `bound` (a compiled program needs fixed shapes); the masks make
-    every term with j ≥ n exactly 0, so the value does not depend on the bound."""
-    a, b = mu * kappa, (1 - mu) * kappa
-    j = pt.arange(bound)
-    y_, n_, a_, b_ = y[..., None], n[..., None], pt.shape_padright(a), pt.shape_padright(b)
-    rising = (
-        pt.switch(j < y_, pt.log(a_ + j), 0.0)
-        + pt.switch(j < n_ - y_, pt.log(b_ + j), 0.0)
-        - pt.switch(j < n_, pt.log(kappa + j), 0.0)
-    ).sum(axis=-1)
-    log_choose = pt.gammaln(n + 1) - pt.gammaln(y + 1) - pt.gammaln(n - y + 1)
-    return log_choose + rising
-
-
-def log_all_responded(mu, kappa, n, bound: int):
-    """log P(y = n | μ, κ) = Σ_{j<n} log((μκ + j) / (κ + j)), the same stable rising-factorial form."""
-    j = pt.arange(bound)
-    a_ = pt.shape_padright(mu * kappa)
-    return pt.switch(j < n[..., None], pt.log(a_ + j) - pt.log(kappa + j), 0.0).sum(axis=-1)
+def beta_binomial_logp(y, mu, kappa, n):
+    """log BetaBinomial(y | n, μκ, (1 − μ)κ), elementwise, stable for any κ > 0 and any n."""
+    return sf.pt_log_betabinom(y, n, mu * kappa, (1 - mu) * kappa)
 
 
 def _beta_binomial_random(mu, kappa, n, rng=None, size=None):
     return rng.binomial(n, rng.beta(mu * kappa, (1 - mu) * kappa, size=size))
 
 
-def exchangeable_log_marginal(model: pm.Model, y, n, bound: int):
+def exchangeable_log_marginal(model: pm.Model, y, n):
     """log p(y | μ, κ) for a new report (average covariates) of θ ~ Beta(μκ, (1 − μ)κ), θ integrated out."""
-    return beta_binomial_logp(y, model["mu"], model["kappa"], n, bound)
+    return beta_binomial_logp(y, model["mu"], model["kappa"], n)
 
 
-def report_means(posterior: xr.Dataset, covariates: np.ndarray | None) -> np.ndarray:
-    """μ_i per draw (trailing axis: one per covariate row; a single row at x = 0 when None)."""
-    mu = posterior["mu"].values[..., None]
+# --- functions of parameter values (draws or grid points) -------------------------------------------------
+
+
+def _values(values: Mapping, name: str) -> np.ndarray:
+    return np.asarray(values[name], dtype=float)
+
+
+def report_means(values: Mapping, covariates: np.ndarray | None) -> np.ndarray:
+    """μ_i per point (trailing axis: one per covariate row; a single row at x = 0 when None)."""
+    mu = _values(values, "mu")[..., None]
     if covariates is None or covariates.shape[1] == 0:
         return np.broadcast_to(mu, mu.shape[:-1] + (1 if covariates is None else covariates.shape[0],))
-    return special.expit(special.logit(mu) + posterior["beta"].values @ covariates.T)
+    return special.expit(special.logit(mu) + _values(values, "beta") @ covariates.T)
 
 
-def population_mean_at(posterior: xr.Dataset, covariates: np.ndarray) -> np.ndarray:
-    """E[θ | x] per draw for each covariate row (trailing axis): the mean response of a report like that."""
-    return report_means(posterior, covariates)
+def mean_at(values: Mapping, covariates: np.ndarray) -> np.ndarray:
+    """E[θ | x] per point for each covariate row (trailing axis): the mean response of a report like that."""
+    return report_means(values, covariates)
 
 
-def log_marginal_draws(posterior: xr.Dataset, reports: Reports) -> np.ndarray:
-    """log p(y_i | μ_i, κ) with θ_i integrated out, per draw and report (trailing axis), in NumPy; the same
-    rising-factorial form as the model's likelihood. Used for PSIS-LOO."""
-    mean = report_means(posterior, reports.covariates)
-    kappa = posterior["kappa"].values[..., None]
-    return _log_betabinom(reports.y, reports.n, mean * kappa, (1 - mean) * kappa)
+KAPPA_CEILING = 1e12
+"""κ beyond which Beta(μκ, (1 − μ)κ) is a point mass at μ to double precision: larger values (u → 0 in a
+prior's tail) are held here so that CDFs and draws stay finite."""
 
 
-def log_target_marginal(posterior: xr.Dataset, y: int, n: int) -> np.ndarray:
-    """log p(y | μ, κ) of a new report at the average covariates, per draw (the joint model's target)."""
-    a, b = _shape_parameters(posterior)
-    return _log_betabinom(np.atleast_1d(y), np.atleast_1d(n), a.values[..., None], b.values[..., None])[..., 0]
+def shape_parameters(values: Mapping, covariates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(a_i, b_i) = (μ_i κ, (1 − μ_i) κ) per point and covariate row (trailing axis)."""
+    mean = report_means(values, covariates)
+    kappa = np.minimum(_values(values, "kappa"), KAPPA_CEILING)[..., None]
+    return mean * kappa, (1 - mean) * kappa
 
 
-def _log_betabinom(y, n, a, b) -> np.ndarray:
-    """Elementwise over the trailing (report) axis of a and b, with y, n per report."""
-    y, n = np.asarray(y)[:, None], np.asarray(n)[:, None]
-    j = np.arange(int(n.max(initial=1)))
-    a, b = a[..., None], b[..., None]
-    rising = (
-        np.where(j < y, np.log(a + j), 0.0) + np.where(j < n - y, np.log(b + j), 0.0)
-        - np.where(j < n, np.log(a + b + j), 0.0)
-    ).sum(-1)
-    log_choose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
-    return rising + log_choose[:, 0]
+def log_marginal(values: Mapping, y, n, covariates: np.ndarray | None = None) -> np.ndarray:
+    """log p(y_i | μ_i, κ) with θ_i integrated out, per point and report (trailing axis)."""
+    a, b = shape_parameters(values, covariates)
+    return sf.log_betabinom(np.asarray(y), np.asarray(n), a, b)
 
 
-def draw_exchangeable_posterior(posterior: xr.Dataset, y: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """θ of a new report that observed y of n, per draw: exactly Beta(μκ + y, (1 − μ)κ + n − y)."""
-    a, b = (v.values for v in _shape_parameters(posterior))
-    return rng.beta(a + y, b + n - y)
+def log_all_responded(values: Mapping, n, covariates: np.ndarray | None = None) -> np.ndarray:
+    """log P(y_i = n_i | population) per point and report (trailing axis)."""
+    a, b = shape_parameters(values, covariates)
+    return sf.log_all_responded(a, b, np.asarray(n))
 
 
-def draw_new_theta(posterior: xr.Dataset, rng: np.random.Generator, covariates: np.ndarray | None = None) -> np.ndarray:
-    """θ of new reports, per draw: one at the average covariates (None: shape of the draws), or one per
-    covariate row (trailing axis)."""
-    mean = report_means(posterior, covariates)
-    kappa = posterior["kappa"].values[..., None]
-    theta = rng.beta(mean * kappa, (1 - mean) * kappa)
-    return theta[..., 0] if covariates is None else theta
+def pooled(values: Mapping) -> np.ndarray:
+    """The population mean response probability at average covariates: μ."""
+    return _values(values, "mu")
 
 
-def new_theta_distribution(posterior: xr.Dataset):
-    """θ for a new report, Rao-Blackwellised: (cdf, mean, second moment) of the average over the draws of
-    Beta(μκ, (1 − μ)κ); `cdf` takes an array of points."""
-    mu, kappa = posterior["mu"].values.ravel(), posterior["kappa"].values.ravel()
-    a, b = mu * kappa, (1 - mu) * kappa
-
-    def cdf(x):
-        return special.betainc(a, b, np.asarray(x, dtype=float)[..., None]).mean(axis=-1)
-
-    return cdf, float(mu.mean()), float(np.mean(mu * (a + 1) / (kappa + 1)))
-
-
-def heterogeneity_sd(posterior: xr.Dataset) -> np.ndarray:
-    """Between-report SD of θ (at average covariates): √(μ(1 − μ)/(κ + 1)), per draw."""
-    mu, kappa = posterior["mu"].values, posterior["kappa"].values
+def heterogeneity_sd(values: Mapping) -> np.ndarray:
+    """Between-report SD of θ (at average covariates): √(μ(1 − μ)/(κ + 1))."""
+    mu, kappa = _values(values, "mu"), _values(values, "kappa")
     return np.sqrt(mu * (1 - mu) / (kappa + 1))
+
+
+def new_theta_cdf(values: Mapping, x: float) -> np.ndarray:
+    """P(θ_new ≤ x | μ, κ) per point: a new report's θ ~ Beta(μκ, (1 − μ)κ)."""
+    a, b = shape_parameters(values)
+    return special.betainc(a[..., 0], b[..., 0], x)
+
+
+def new_theta_moments(values: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """E[θ_new | μ, κ] and E[θ_new² | μ, κ] per point."""
+    mu, kappa = _values(values, "mu"), np.minimum(_values(values, "kappa"), KAPPA_CEILING)
+    return mu, mu * (mu * kappa + 1) / (kappa + 1)
+
+
+def report_theta_cdf(values: Mapping, y: int, n: int, x: float, covariates: np.ndarray | None = None) -> np.ndarray:
+    """P(θ_i ≤ x | μ, κ, y_i) per point: exactly Beta(a_i + y_i, b_i + n_i − y_i); `covariates`: the report's
+    one row (1, k) when the model has covariates."""
+    a, b = shape_parameters(values, covariates)
+    return special.betainc(a[..., 0] + y, b[..., 0] + n - y, x)
+
+
+def report_theta_moments(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None):
+    a, b = shape_parameters(values, covariates)
+    a, b = a[..., 0] + y, b[..., 0] + n - y
+    mean = a / (a + b)
+    return mean, mean * (a + 1) / (a + b + 1)
+
+
+def draw_report_theta(values: Mapping, y, n, covariates, rng: np.random.Generator) -> np.ndarray:
+    """θ_i per point and report (trailing axis), drawn from their exact conditionals."""
+    a, b = shape_parameters(values, covariates)
+    return rng.beta(a + np.asarray(y), b + np.asarray(n) - np.asarray(y))
+
+
+def draw_new_theta(values: Mapping, rng: np.random.Generator, covariates: np.ndarray | None = None) -> np.ndarray:
+    """θ of new reports per point: one at the average covariates (None: the points' shape), or one per
+    covariate row (trailing axis)."""
+    a, b = shape_parameters(values, covariates)
+    theta = rng.beta(a, b)
+    return theta[..., 0] if covariates is None else theta
 
 
 def derive(posterior: xr.Dataset, reports: Reports, rng: np.random.Generator) -> xr.Dataset:
     """Report θ_i from their exact conditionals, predictive θ_new, the pooled mean μ and the
     between-report SD of θ."""
-    mean = report_means(posterior, reports.covariates)
-    kappa = posterior["kappa"].values[..., None]
-    theta = rng.beta(mean * kappa + reports.y, (1 - mean) * kappa + reports.n - reports.y)
     dims = posterior["mu"].dims
+    theta = draw_report_theta(posterior, reports.y, reports.n, reports.covariates, rng)
     return xr.Dataset(
         {
             "theta": (dims + ("report",), theta),
@@ -223,8 +225,3 @@ def derive(posterior: xr.Dataset, reports: Reports, rng: np.random.Generator) ->
         },
         coords=posterior["mu"].coords,
     )
-
-
-def _shape_parameters(posterior: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
-    mu, kappa = posterior["mu"], posterior["kappa"]
-    return mu * kappa, (1 - mu) * kappa

@@ -159,11 +159,9 @@ def _counts(y, n) -> tuple[np.ndarray, np.ndarray]:
 
 
 def clopper_pearson(y: int, n: int) -> tuple[float, float]:
-    """Exact (Clopper-Pearson) 95% interval for a binomial proportion."""
-    alpha = 1 - CI_PROB
-    lo = 0.0 if y == 0 else stats.beta.ppf(alpha / 2, y, n - y + 1)
-    hi = 1.0 if y == n else stats.beta.ppf(1 - alpha / 2, y + 1, n - y)
-    return float(lo), float(hi)
+    """Exact (Clopper-Pearson) 95% interval for a binomial proportion (scipy's `binomtest`)."""
+    interval = stats.binomtest(int(y), int(n)).proportion_ci(CI_PROB, method="exact")
+    return float(interval.low), float(interval.high)
 
 
 def _conditional_modes(mu: float, tau: float, y: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

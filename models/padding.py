@@ -7,9 +7,8 @@ def padded_size(size: int, minimum: int = 16) -> int:
     """`size` rounded up to a power of two, at least `minimum`.
 
     A compiled program has fixed array shapes. Report arrays are padded to this length with empty
-    reports (n = 0, which add exactly 0 to the log density), and the beta-binomial's rising-factorial
-    loop runs to a bound of this form, so data sets of similar size (sensitivity variants, leave-one-out,
-    cumulative steps, a user's own table) share one compiled sampler.
+    reports (n = 0, which add exactly 0 to the log density), so data sets of similar size (sensitivity
+    variants, leave-one-out, cumulative steps, a user's own table) share one compiled program.
     """
     return max(minimum, 1 << max(int(size) - 1, 0).bit_length())
 

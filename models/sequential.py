@@ -50,23 +50,22 @@ posterior standard deviations of about 0.1 and Monte Carlo standard errors of ab
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 from pytensor.conditional import ifelse
 import xarray as xr
 from pytensor.tensor.special import logsumexp
-from scipy import stats
+from scipy import special, stats
 from scipy.stats import qmc
 
-from models import ModelSpec
+from models.base import ModelSpec
 from models.padding import pad, padded_size
 from models.priors import SequentialPrior
 
 STAGES = ("response", "marked_given_response", "complete_given_marked", "sustained_given_response")
 """The conditional stage probabilities p1..p4, the model's `stage` dimension."""
 OUTCOMES = ("any_response", "marked", "complete", "sustained")
-"""The cumulative outcome probabilities (the `outcome` dimension), named as in `analysis.data.OUTCOMES`."""
+"""The cumulative outcome probabilities (the `outcome` dimension), named as in `analysis.inputs.evidence.OUTCOMES`."""
 COUNT_COLUMNS = tuple(f"n_{o}" for o in OUTCOMES)
 """The columns of a report's counts, in stage order (A, M, C, S)."""
 MISSING = -1
@@ -85,13 +84,6 @@ plotted_parameters = ("mu", "tau")
 
 
 # --- counts ----------------------------------------------------------------------------------------------
-
-
-def counts_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """(reports, 4) int64 counts in stage order any, marked, complete, sustained, −1 where blank, from a
-    frame with the `COUNT_COLUMNS` as nullable integers (as `analysis.data.load_evidence` gives them)."""
-    columns = [pd.array(frame[c], dtype="Int64") for c in COUNT_COLUMNS]
-    return np.column_stack([c.fillna(MISSING).to_numpy(dtype=np.int64) for c in columns]).reshape(-1, 4)
 
 
 def validate_counts(counts, n) -> tuple[np.ndarray, np.ndarray]:
@@ -156,9 +148,13 @@ def padded_reports(size: int) -> int:
     return -(-int(size) // 4) * 4
 
 
-def count_bound(n) -> int:
-    """The static length of the sum over an ungraded response count: at least the largest report."""
-    return padded_size(int(np.max(n, initial=1)))
+def count_bound(counts, n) -> int:
+    """The static length of the sum over an ungraded response count: at least the largest report whose
+    response count is ungraded while both a marked (or complete) and a sustained count are graded (the
+    only pattern that needs the sum); 1 when there is none, so that counts of any size cost nothing."""
+    counts, n = np.asarray(counts), np.asarray(n)
+    summed = (counts[:, 0] < 0) & ((counts[:, 1] >= 0) | (counts[:, 2] >= 0)) & (counts[:, 3] >= 0)
+    return padded_size(int(np.max(n[summed], initial=1)), minimum=1)
 
 
 # --- the likelihood --------------------------------------------------------------------------------------
@@ -290,12 +286,12 @@ def data_values(counts, n, prior: SequentialPrior) -> dict:
 
 
 def build_model(counts, n, prior: SequentialPrior, bound: int | None = None) -> pm.Model:
-    """`bound`: the static length of the sum over an ungraded response count (`count_bound` of the largest
-    report by default; must be at least every report's n)."""
+    """`bound`: the static length of the sum over an ungraded response count (`count_bound` by default; it
+    must cover every report that needs the sum)."""
     values = data_values(counts, n, prior)
-    bound = bound or count_bound(n)
-    if bound < int(np.max(values["n_treated"], initial=0)):
-        raise ValueError(f"bound {bound} is below the largest n_treated")
+    bound = bound or count_bound(counts, n)
+    if bound < count_bound(counts, n):
+        raise ValueError(f"bound {bound} is below the largest report that needs the sum")
     coords = {"report": np.arange(values["n_treated"].size), **{dim: list(labels) for dim, labels in LABELS.items()}}
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
@@ -315,7 +311,7 @@ def build_model(counts, n, prior: SequentialPrior, bound: int | None = None) -> 
 def model_spec(counts, n, prior: SequentialPrior) -> ModelSpec:
     counts, n = validate_counts(counts, n)
     return ModelSpec(
-        key=(*structure_key(prior), count_bound(n)),
+        key=(*structure_key(prior), count_bound(counts, n)),
         build=lambda: build_model(counts, n, prior),
         values=data_values(counts, n, prior),
         initial_point=initial_point(prior),
@@ -325,7 +321,7 @@ def model_spec(counts, n, prior: SequentialPrior) -> ModelSpec:
 
 # --- derived quantities -------------------------------------------------------------------------------------
 
-_QMC_POINTS = stats.norm.ppf(
+QMC_POINTS = stats.norm.ppf(
     qmc.Sobol(len(STAGES), scramble=True, rng=np.random.default_rng(20261121)).random_base2(11)
 )
 """2^11 scrambled-Sobol points of Normal(0, I_4), fixed: the pooled quantities are deterministic."""
@@ -340,16 +336,11 @@ def cumulative(p, xp=np):
     return xp.stack([any_, marked, marked * p[..., 2], any_ * p[..., 3]], axis=-1)
 
 
-def _expit(x):
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-x))  # exp(+large) = inf gives exactly 0, as it should
-
-
 def population_means(mu, tau, chol, points: np.ndarray | None = None, chunk: int = 16) -> np.ndarray:
     """E_z[cumulative(expit(μ + τ · L z))], z ~ Normal(0, I_4), per draw: mu, tau (..., 4), chol (..., 4, 4)
     in, (..., 4) in `OUTCOMES` order out, by equal-weight quasi-Monte Carlo on `points` (K, 4), the fixed
     Sobol points by default. Equal non-negative weights keep the nesting of the integrands."""
-    points = _QMC_POINTS if points is None else points
+    points = QMC_POINTS if points is None else points
     mu = np.asarray(mu, dtype=float)
     lead = mu.shape[:-1]
     mu = mu.reshape(-1, len(STAGES))
@@ -359,7 +350,7 @@ def population_means(mu, tau, chol, points: np.ndarray | None = None, chunk: int
     for start in range(0, mu.shape[0], chunk):
         block = slice(start, start + chunk)
         logit_p = np.matmul(points, np.swapaxes(scaled[block], -1, -2)) + mu[block, None, :]
-        out[block] = cumulative(_expit(logit_p)).mean(axis=1)
+        out[block] = cumulative(special.expit(logit_p)).mean(axis=1)
     return out.reshape(*lead, len(STAGES))
 
 
@@ -380,7 +371,7 @@ def derive(posterior: xr.Dataset, counts, n, rng: np.random.Generator) -> xr.Dat
     chol = chol_draws(posterior)
     p = posterior["p"].transpose("chain", "draw", "report", "stage").values[:, :, :reports]
     z_new = rng.standard_normal(mu.shape)
-    p_new = _expit(mu + tau * np.einsum("cdst,cdt->cds", chol, z_new))
+    p_new = special.expit(mu + tau * np.einsum("cdst,cdt->cds", chol, z_new))
     draw_coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
     coords = {**draw_coords, "report": np.arange(reports), "stage": list(STAGES), "outcome": list(OUTCOMES)}
     return xr.Dataset(
@@ -390,7 +381,7 @@ def derive(posterior: xr.Dataset, counts, n, rng: np.random.Generator) -> xr.Dat
             "pooled": (("chain", "draw", "outcome"), population_means(mu, tau, chol)),
             "p_new": (("chain", "draw", "stage"), p_new),
             "cumulative_new": (("chain", "draw", "outcome"), cumulative(p_new)),
-            "typical": (("chain", "draw", "outcome"), cumulative(_expit(mu))),
+            "typical": (("chain", "draw", "outcome"), cumulative(special.expit(mu))),
         },
         coords=coords,
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from analysis.config import PROJECT_ROOT
+from analysis.inputs.config import PROJECT_ROOT
 
 # Property tests draw the same examples in every run, so that a CI result can be reproduced.
 settings.register_profile("reproducible", derandomize=True, database=None)
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/exact_posteriors.py
 def model_cache():
     """One compiled sampler per model structure for the whole test session: the process's own cache,
     which in-process executors (`--workers 1`) use too."""
-    from analysis.executors import process_cache
+    from analysis.engine.executors import process_cache
 
     return process_cache()
 
@@ -31,19 +31,36 @@ def shared_literature() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def primary_run(tmp_path_factory, worker_id, model_cache):
-    """The default command, run once for every test that reads its outputs: by the first test process that
-    needs it, in-process, while the other test workers wait for it (a lock in the session's shared base
-    directory) and then read the same outputs."""
+SYNTHETIC_DATA = Path(__file__).parent / "data" / "synthetic_reports.csv"
+"""Another data set: synthetic counts (not from any publication) in the shape of a user's own CSV, with no
+companion files, no target arm and a condition named on the command line."""
+
+
+def _shared_run(tmp_path_factory, worker_id, model_cache, name: str, argv: list[str]):
+    """A command run once for every test that reads its outputs: by the first test process that needs it,
+    in-process, while the other test workers wait for it (a lock in the session's shared base directory)
+    and then read the same outputs."""
     from filelock import FileLock
 
     from analysis import fit
 
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    out, status = shared / "primary" / "default", shared / "primary" / "status"
-    with FileLock(shared / "primary.lock"):
+    out, status = shared / name / "out", shared / name / "status"
+    with FileLock(shared / f"{name}.lock"):
         if not status.exists():
-            code = fit.main(["--out", str(out)], cache=model_cache)
+            code = fit.main([*argv, "--out", str(out)], cache=model_cache)
             status.write_text(str(code))
     return int(status.read_text()), out
+
+
+@pytest.fixture(scope="session")
+def primary_run(tmp_path_factory, worker_id, model_cache):
+    """The default command on the shipped data, with the sensitivity sweep."""
+    return _shared_run(tmp_path_factory, worker_id, model_cache, "primary", [])
+
+
+@pytest.fixture(scope="session")
+def other_run(tmp_path_factory, worker_id, model_cache):
+    """The default command on `SYNTHETIC_DATA` (no sweep)."""
+    return _shared_run(tmp_path_factory, worker_id, model_cache, "other",
+                       ["--data", str(SYNTHETIC_DATA), "--condition", "a synthetic condition", "--no-sensitivity"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 from scipy.special import betaln, expit, gammaln, logsumexp
 
 # BDA3 Table 5.1 (rat tumours) and the RBesT / bayesmeta AS placebo arms, as in shared/references.
@@ -29,9 +29,16 @@ AS_N = np.array([107, 44, 51, 39, 139, 20, 78, 35])
 
 def reference_data(y, n, name: str):
     """A reference data set as the pipeline takes it (reports named name1, name2, ...)."""
-    from analysis.data import BinomialData
+    from analysis.inputs.evidence import BinomialData
 
     return BinomialData(tuple(f"{name}{i + 1}" for i in range(len(y))), np.asarray(n), np.asarray(y), "reference", name)
+
+
+def inputs_for(config, data, table=None, design=None):
+    """A step's inputs for counts made without a table file (no companion files)."""
+    from analysis.inputs.bundle import Inputs
+
+    return Inputs(config, table, data, None, None, None, None, design)
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,12 @@ def beta_binomial(y, n, prior, size: int = 600, logit_mu_range=(-5.0, 6.0), log_
     mu, u = expit(lm), np.exp(lu)
     kappa = u**-2
     a, b = mu * kappa, (1 - mu) * kappa
-    loglik = np.zeros_like(a)
-    for yi, ni in zip(y, n):
-        loglik += betaln(a + yi, b + ni - yi) - betaln(a, b)
-    log_p_all = np.stack([betaln(a + ni, b) - betaln(a, b) for ni in n], axis=-1)
-    loglik = loglik + _log_selection(log_p_all, y, n, selected, weight)
+    log_norm = betaln(a, b)
+    pairs, counts = np.unique(np.column_stack([y, n]), axis=0, return_counts=True)
+    loglik = sum(count * (betaln(a + yi, b + ni - yi) - log_norm) for (yi, ni), count in zip(pairs, counts))
+    if selected is not None and weight != 1.0:
+        log_p_all = np.stack([betaln(a + ni, b) - log_norm for ni in n], axis=-1)
+        loglik = loglik + _log_selection(log_p_all, y, n, selected, weight)
     log_prior = stats.beta.logpdf(mu, prior.mean_a, prior.mean_b)
     if prior.kind == "weakly_informative":
         log_prior = log_prior + stats.halfnorm.logpdf(u, scale=prior.u_scale)
@@ -123,8 +131,9 @@ def logit_normal(y, n, tau_scale: float = 1.0, mu_sd: float = 2.0, size: int = 3
         # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta): finite for every node.
         log_pmf = log_binom - r * np.logaddexp(0, -eta) - (m - r) * np.logaddexp(0, eta)
         loglik += logsumexp(log_pmf, b=node_weights, axis=-1)
-    log_p_all = np.stack([logsumexp(-m * np.logaddexp(0, -eta), b=node_weights, axis=-1) for m in n], axis=-1)
-    loglik = loglik + _log_selection(log_p_all, y, n, selected, weight)
+    if selected is not None and weight != 1.0:
+        log_p_all = np.stack([logsumexp(-m * np.logaddexp(0, -eta), b=node_weights, axis=-1) for m in n], axis=-1)
+        loglik = loglik + _log_selection(log_p_all, y, n, selected, weight)
     logpost = loglik + stats.norm.logpdf(mu, 0, mu_sd) + stats.halfnorm.logpdf(tau, scale=tau_scale)
     weights = np.exp(logpost - logsumexp(logpost))
     pop_mean = expit(mu[..., None] + tau[..., None] * nodes) @ node_weights
@@ -135,19 +144,22 @@ def logit_normal(y, n, tau_scale: float = 1.0, mu_sd: float = 2.0, size: int = 3
 
 def logit_normal_predictive_quantile(post: GridPosterior, q: float) -> float:
     """Quantile of θ_new = expit(μ + τ z) under the grid posterior of (μ, τ)."""
-    mu, tau, w = post.quantities["mu"], post.quantities["tau"], post.weights
+    keep = post.weights > 1e-18
+    mu, tau, w = post.quantities["mu"][keep], post.quantities["tau"][keep], post.weights[keep]
 
     def cdf(t: float) -> float:
-        return float(np.sum(w * stats.norm.cdf((np.log(t / (1 - t)) - mu) / tau)))
+        return float(np.sum(w * special.ndtr((np.log(t / (1 - t)) - mu) / tau)))
 
     return optimize.brentq(lambda t: cdf(t) - q, 1e-6, 1 - 1e-6, xtol=1e-9)
 
 
 def beta_binomial_predictive_quantile(post: GridPosterior, q: float, y: int = 0, n: int = 0) -> float:
     """Quantile of θ ~ Beta(α + y, β + n − y) under the grid posterior: θ_new (y = n = 0) or a report's θ_i."""
-    a, b, w = post.quantities["alpha"] + y, post.quantities["beta"] + n - y, post.weights
+    # Points of weight below 1e-18 (together less than 1e-12 of the posterior) are left out.
+    keep = post.weights > 1e-18
+    a, b, w = post.quantities["alpha"][keep] + y, post.quantities["beta"][keep] + n - y, post.weights[keep]
 
     def cdf(t: float) -> float:
-        return float(np.sum(w * stats.beta.cdf(t, a, b)))
+        return float(np.sum(w * special.betainc(a, b, t)))
 
     return optimize.brentq(lambda t: cdf(t) - q, 1e-9, 1 - 1e-9, xtol=1e-9)

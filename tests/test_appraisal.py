@@ -9,21 +9,15 @@ import matplotlib.colors as mcolors
 import pandas as pd
 import pytest
 
-from analysis.appraisal import (
-    ANSWERS,
-    CONCERNS,
-    CORE_ITEMS,
-    ITEM_KEYS,
-    ITEMS,
-    load_appraisal,
-    load_excluded,
-    overall_by_rule,
-    prisma_counts,
-    search_methods,
-)
-from analysis.config import PROJECT_ROOT
-from analysis.data import load_evidence
 from analysis.errors import InputError
+from analysis.inputs.appraisal import ANSWERS, CONCERNS, CORE_ITEMS, ITEM_KEYS, ITEMS, load_appraisal, overall_by_rule
+from analysis.inputs.config import PROJECT_ROOT
+from analysis.inputs.evidence import load_evidence, select_counts
+from analysis.inputs.search import load_excluded, search_methods
+from analysis.report.figures import save
+from analysis.report.figures.appraisal import ANSWER_STYLE, prisma, risk_of_bias
+from analysis.steps.evidence import risk_of_bias as risk_of_bias_block
+from analysis.steps.prisma import prisma_counts
 
 DATA = PROJECT_ROOT / "data"
 APPRAISAL = DATA / "appraisal.csv"
@@ -373,44 +367,41 @@ def test_search_methods_is_general_markdown():
 # --- the figures ------------------------------------------------------------------------------------
 
 
+def rob_block(evidence, appraisal) -> dict:
+    """The summary's risk-of-bias block, which the figure draws: every appraised report, counts over the pooled."""
+    pooled = select_counts(evidence, "any_response", "naltrexone").report_ids
+    return risk_of_bias_block(appraisal, pooled).to_dict()
+
+
 def test_figures_draw_for_the_shipped_data(tmp_path, evidence, report_ids):
-    from analysis.report.appraisal_figures import prisma_figure, risk_of_bias_figure
-    from analysis.report.figures import save
-
-    save(risk_of_bias_figure(load_appraisal(APPRAISAL, report_ids)), tmp_path, "risk_of_bias")
-    save(prisma_figure(shipped_counts(evidence)), tmp_path, "prisma")
+    rob = rob_block(evidence, load_appraisal(APPRAISAL, report_ids))
+    save(risk_of_bias(rob), tmp_path, "risk_of_bias", svg=True)
+    save(prisma(shipped_counts(evidence)), tmp_path, "prisma", svg=True)
     for name in ("risk_of_bias", "prisma"):
-        assert (tmp_path / f"{name}.png").stat().st_size > 10_000 and (tmp_path / f"{name}.svg").exists()
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000 and (tmp_path / f"{name}.svg").stat().st_size > 0
 
 
-def test_figures_follow_a_modified_appraisal(tmp_path, report_ids):
-    from analysis.report.appraisal_figures import ANSWER_STYLE, risk_of_bias_figure
-    from analysis.report.figures import save
-
+def test_traffic_lights_follow_a_modified_appraisal(tmp_path, evidence, report_ids):
     def change(rows):
         for row in rows:
             row["q1_selection"] = "yes"
 
-    figure = risk_of_bias_figure(load_appraisal(modified_appraisal(tmp_path, change), report_ids))
+    figure = risk_of_bias(rob_block(evidence, load_appraisal(modified_appraisal(tmp_path, change), report_ids)))
     lights = figure.axes[0]
     first_column = [c.get_facecolor()[0] for c in lights.collections if c.get_offsets()[0][0] == 0]
     assert len(first_column) == len(report_ids)
     assert all(mcolors.to_hex(c) == ANSWER_STYLE["yes"][0].lower() for c in first_column)
-    save(figure, tmp_path, "risk_of_bias")
-    assert (tmp_path / "risk_of_bias.png").exists()
 
 
 @pytest.mark.parametrize("variant", ["shipped", "long reasons, three drugs, no exclusion record"])
 def test_prisma_text_stays_inside_its_boxes(evidence, variant):
-    from analysis.report.appraisal_figures import prisma_figure
-
     counts = shipped_counts(evidence)
     if variant != "shipped":
         counts = dict(counts, assessed=None, excluded_on_reading=None, excluded_reasons={},
                       outside_reasons={"exclude_a_very_long_reason_written_by_a_user_" * 3: 2, "exclude_duplicate": 1},
                       included_reports={"naltrexone": 12, "naloxone": 1, "methylnaltrexone": 3},
                       included_patients={"naltrexone": 43, "naloxone": 2, "methylnaltrexone": 7})
-    figure = prisma_figure(counts)
+    figure = prisma(counts)
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     ax = figure.axes[0]

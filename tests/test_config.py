@@ -2,8 +2,8 @@
 
 import pytest
 
-from analysis.config import CONFIG_DIR, load_config
 from analysis.errors import InputError
+from analysis.inputs.config import CONFIG_DIR, MAX_SEED, PROJECT_ROOT, load_config, user_overrides
 
 
 def write(tmp_path, name: str, text: str):
@@ -48,6 +48,21 @@ def test_child_overrides_single_keys_of_a_parent_table(tmp_path):
 
 def test_command_line_overrides_win():
     assert load_config(sampling={"seed": 5}).sampling.seed == 5
+    assert load_config(sampling={"seed": MAX_SEED}).sampling.seed == MAX_SEED
+
+
+def test_a_users_data_come_without_the_shipped_companion_files_and_condition():
+    """The shipped appraisal, patients, search log and condition name describe the shipped reports only:
+    with a user's evidence file they would be silently wrong."""
+    assert load_config().names.condition == "Hailey-Hailey disease"
+    assert user_overrides(None) == {}
+    evidence = PROJECT_ROOT / "data" / "reports.csv"
+    config = load_config(**user_overrides(evidence))
+    assert config.data.path == str(evidence)
+    data = config.data
+    assert (data.patients_path, data.appraisal_path, data.search_path, data.excluded_path) == ("", "", "", "")
+    assert (config.names.condition, config.names.natural_course) == ("", "")
+    assert config.data.companion(config.data.appraisal_path) is None
 
 
 @pytest.mark.parametrize(
@@ -61,6 +76,12 @@ def test_command_line_overrides_win():
         ("[model.logit_normal]\ntau_scale = -1.0\n", "model.logit_normal.tau_scale: Input should be greater than 0"),
         ("[sampling]\nchains = 'four'\n", "sampling.chains: Input should be a valid integer"),
         ("[diagnostics]\nrhat_max = 0.99\n", "diagnostics.rhat_max: Input should be greater than 1"),
+        (f"[sampling]\nseed = {MAX_SEED + 1}\n", f"sampling.seed: Input should be less than or equal to {MAX_SEED}"),
+        ("[names]\ncondtion = 'x'\n", "names.condtion: unknown key"),
+        ("[bias]\nscenarios = [1.5]\n", "bias.scenarios.0: Input should be less than 1"),
+        ("[design]\nbenchmark = 0.0\n", "design.benchmark: Input should be greater than 0"),
+        ("[grade]\nstart = 'medium'\n", "grade.start: Input should be 'high', 'moderate', 'low' or 'very low'"),
+        ("[grade.indirectness]\njudgement = 'mild'\nreason = 'x'\n", "grade.indirectness.judgement: Input should be"),
     ],
 )
 def test_bad_keys_and_values_are_rejected_with_file_and_key(tmp_path, text, expected):

@@ -6,9 +6,10 @@ import sys
 import pandas as pd
 import pytest
 
-from analysis.config import PROJECT_ROOT
-from analysis.data import load_evidence, read_patients, select_counts
 from analysis.errors import InputError
+from analysis.inputs.config import PROJECT_ROOT
+from analysis.inputs.evidence import load_evidence, select_counts
+from analysis.inputs.patients import read_patients
 
 REPORTS = PROJECT_ROOT / "data" / "reports.csv"
 PATIENTS = PROJECT_ROOT / "data" / "patients.csv"
@@ -50,6 +51,20 @@ def test_default_set_matches_the_extraction_readme():
     assert not excluded & set(naltrexone.report_ids)
 
 
+def test_description_of_the_pooled_counts_follows_the_counts():
+    """The report's sentences about the evidence are made of `describe()`: it must follow the counts."""
+    data = select_counts(load_evidence(REPORTS), "any_response", "naltrexone")
+    facts = data.describe()
+    assert (facts["reports"], facts["patients"], facts["responders"]) == (12, 43, 36)
+    assert facts["single_patient_reports"] + facts["series"] == 12 and facts["series_sizes"] == [2, 14]
+    assert facts["reports_with_nonresponder"] == [{"report_id": "JasansBarcelo2020", "y": 7, "n": 8},
+                                                  {"report_id": "Series14_Menta2024", "y": 8, "n": 14}]
+    assert facts["all_responder_reports"] == 10 and facts["largest_report"] == "Series14_Menta2024"
+    fewer = data.subset([rid != "Series14_Menta2024" for rid in data.report_ids]).describe()
+    assert (fewer["reports"], fewer["patients"], fewer["responders"]) == (11, 29, 28)
+    assert fewer["contrast_reports"] == ["JasansBarcelo2020"] and fewer["largest_report"] == "JasansBarcelo2020"
+
+
 def test_blank_outcome_counts_drop_out_instead_of_counting_as_zero():
     table = load_evidence(REPORTS, outcomes=("complete",))
     complete = select_counts(table, "complete", "naltrexone")
@@ -83,6 +98,19 @@ def test_spreadsheet_exports_are_accepted(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     data = select_counts(load_evidence(path), "any_response", "naltrexone")
     assert list(data.y) == [3, 2]
+
+
+def test_decimal_commas_are_numbers_in_semicolon_files_only(tmp_path):
+    """Spreadsheets in decimal-comma locales export with semicolons; in a comma-separated file a comma
+    inside a number is refused with a hint, never read as missing or as another number."""
+    header = "report_id;drug;n_treated;n_any_response;dose_mg_min\n"
+    table = load_evidence(write(tmp_path, header + "A;naltrexone;4;3,0;4,5\nB;naltrexone;2;2;1,5\n", "semicolon.csv"))
+    assert list(select_counts(table, "any_response", "naltrexone").y) == [3, 2]
+    assert list(table.frame["dose_mg_min"]) == [4.5, 1.5]
+    path = write(tmp_path, 'report_id,drug,n_treated,n_any_response,dose_mg_min\nA,naltrexone,4,3,"4,5"\n', "comma.csv")
+    [line] = problems(path)
+    assert line.startswith(f"{path}: row 1 (report_id A), column dose_mg_min: '4,5' is not a number")
+    assert "write 4.5 here" in line
 
 
 def test_default_set_column_excludes_rows(tmp_path):
@@ -173,22 +201,25 @@ def test_command_refuses_data_without_reports_of_the_drug(tmp_path):
 # --- the per-patient companion table --------------------------------------------------------------
 
 
+def shipped_report_ids() -> set[str]:
+    return set(load_evidence(REPORTS).frame["report_id"])
+
+
 def test_shipped_patient_table_passes_its_checks():
-    frame = read_patients(PATIENTS, load_evidence(REPORTS))
+    frame = read_patients(PATIENTS, shipped_report_ids(), REPORTS)
     assert len(frame) == len(pd.read_csv(PATIENTS))
 
 
 def test_patient_table_errors_name_file_row_and_column(tmp_path):
-    table = load_evidence(REPORTS)
     wrong_columns = write(tmp_path, "a,b\n1,2\n", "patients.csv")
     with pytest.raises(InputError) as err:
-        read_patients(wrong_columns, table)
+        read_patients(wrong_columns, shipped_report_ids(), REPORTS)
     assert err.value.problems == [f"{wrong_columns}: missing required column 'report_id'",
                                   f"{wrong_columns}: missing required column 'patient_id'"]
     bad = write(tmp_path, "report_id,patient_id,any_response\nAlbers2O17,P1,1\nAlbers2017,P1,yes\n"
                 "Albers2017,P1,NA\nAlbers2017,,0\n", "bad.csv")
     with pytest.raises(InputError) as err:
-        read_patients(bad, table)
+        read_patients(bad, shipped_report_ids(), REPORTS)
     assert err.value.problems == [
         f"{bad}: row 1 (report_id Albers2O17), column report_id: 'Albers2O17' is not a report of reports.csv",
         f"{bad}: row 2 (report_id Albers2017), column any_response: 'yes' is not 1 (yes), 0 (no) or blank (not graded)",

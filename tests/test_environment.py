@@ -3,7 +3,7 @@
 import re
 import tomllib
 
-from analysis.config import PROJECT_ROOT
+from analysis.inputs.config import PROJECT_ROOT
 
 CONDA_ONLY = {"python"}
 CONDA_NAMES = {"python-flatbuffers": "flatbuffers"}  # conda-forge's name for a PyPI package

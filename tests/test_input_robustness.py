@@ -23,8 +23,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analysis import fit
-from analysis.config import CONFIG_DIR, PROJECT_ROOT, load_config
-from analysis.data import MISSING_TOKENS, OUTCOMES, load_evidence, select_counts
+from analysis.inputs.config import CONFIG_DIR, PROJECT_ROOT, load_config
+from analysis.inputs.evidence import MISSING_TOKENS, OUTCOMES, load_evidence, select_counts
 from analysis.errors import InputError
 
 REPORTS = PROJECT_ROOT / "data" / "reports.csv"

@@ -4,9 +4,9 @@ lucky seed. With 4-MCSE tolerances a correct sampler fails a single comparison w
 
 import pytest
 
-from analysis.config import PROJECT_ROOT, load_config
-from analysis.data import load_evidence, select_counts
-from analysis.pipeline import run_analysis
+from analysis.inputs.config import PROJECT_ROOT, load_config
+from analysis.inputs.evidence import load_evidence, select_counts
+from analysis.steps.primary import run_analysis
 from exact_posteriors import (
     AS_N,
     AS_R,

@@ -1,12 +1,18 @@
-"""The HTML report: self-contained, generated from the run, and every number equal to summary.json."""
+"""The pages: self-contained, every printed number the `summary.json` number, a body to sign and an appendix,
+one page for clinicians, sentences that follow the data."""
 
 import json
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
-from analysis import fit
-from analysis.config import CONFIG_DIR
-from analysis.report.html import format_number
+import pytest
+
+from analysis import cli, fit
+from analysis.inputs.config import CONFIG_DIR
+from analysis.report.format import format_number, per
 
 
 class _Collector(HTMLParser):
@@ -15,7 +21,7 @@ class _Collector(HTMLParser):
     def __init__(self):
         super().__init__()
         self.tags: list[tuple[str, dict]] = []
-        self.keyed: list[tuple[str, str]] = []
+        self.keyed: list[tuple[str, dict, str]] = []
         self._open: list[str | None] = []
 
     def handle_starttag(self, tag, attrs):
@@ -24,7 +30,7 @@ class _Collector(HTMLParser):
         if tag not in ("img", "meta", "br"):
             self._open.append(attrs.get("data-key"))
             if attrs.get("data-key"):
-                self.keyed.append((attrs["data-key"], ""))
+                self.keyed.append((attrs["data-key"], attrs, ""))
 
     def handle_endtag(self, tag):
         if tag not in ("img", "meta", "br") and self._open:
@@ -32,11 +38,11 @@ class _Collector(HTMLParser):
 
     def handle_data(self, data):
         if self._open and self._open[-1] and self.keyed and self.keyed[-1][0] == self._open[-1]:
-            key, text = self.keyed[-1]
-            self.keyed[-1] = (key, text + data)
+            key, attrs, text = self.keyed[-1]
+            self.keyed[-1] = (key, attrs, text + data)
 
 
-def _parse(path):
+def _parse(path: Path) -> _Collector:
     collector = _Collector()
     collector.feed(path.read_text(encoding="utf-8"))
     return collector
@@ -44,8 +50,7 @@ def _parse(path):
 
 def _lookup(document, key: str):
     """Follow a dotted key; summary keys may themselves contain dots (e.g. 'p_above.0.5')."""
-    value = document
-    parts = key.split(".")
+    value, parts = document, key.split(".")
     while parts:
         for size in range(len(parts), 0, -1):
             candidate = ".".join(parts[:size])
@@ -60,76 +65,129 @@ def _lookup(document, key: str):
     return value
 
 
+def _mcse_of(document, key: str):
+    """The Monte Carlo standard error a printed number was judged by (None for exact numbers)."""
+    parent_key, _, leaf = key.rpartition(".")
+    if leaf.isdigit():  # an interval end: ci95.0 / ci95.1
+        parent_key, _, _ = parent_key.rpartition(".")
+        leaf = ("lo", "hi")[int(key.rsplit(".", 1)[1])]
+    try:
+        parent = _lookup(document, parent_key)
+    except KeyError:
+        return None
+    return (parent.get("mcse") or {}).get(leaf) if isinstance(parent, dict) else None
+
+
+def assert_every_number_is_the_summary_number(page: Path, summary: dict, minimum: int) -> None:
+    keyed = _parse(page).keyed
+    assert len(keyed) >= minimum
+    for key, attrs, text in keyed:
+        value = _lookup(summary, key)
+        if attrs.get("data-scale"):
+            assert text == per(value, int(attrs["data-scale"]), _mcse_of(summary, key)), (key, text, value)
+        elif isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool):
+            assert text == str(value), key
+        elif text.startswith("≈"):
+            assert abs(float(text[1:]) - value) <= 2 * _mcse_of(summary, key), (key, text, value)
+        else:
+            decimals = len(text.split(".")[1]) if "." in text else 0
+            assert text in (format_number(value, decimals), format_number(value, None)), (key, text, value)
+
+
 def test_report_is_self_contained(primary_run):
     _, out = primary_run
-    html = (out / "report.html").read_text(encoding="utf-8")
-    page = _parse(out / "report.html")
-    assert not [t for t, _ in page.tags if t in ("script", "link", "iframe", "object", "embed")]
-    images = [a["src"] for t, a in page.tags if t == "img"]
-    assert len(images) >= 12 and all(src.startswith("data:image/png;base64,") for src in images)
-    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html) and "@import" not in html
-    # Every embedded figure is also saved as PNG and SVG.
-    names = {p.stem for p in (out / "figures").glob("*.png")}
-    assert names == {p.stem for p in (out / "figures").glob("*.svg")} and len(names) == len(images)
+    for name in ("report.html", "clinician.html"):
+        html = (out / name).read_text(encoding="utf-8")
+        page = _parse(out / name)
+        assert not [t for t, _ in page.tags if t in ("script", "link", "iframe", "object", "embed")]
+        images = [a["src"] for t, a in page.tags if t == "img"]
+        assert images and all(src.startswith("data:image/png;base64,") for src in images)
+        assert not re.search(r"url\(\s*['\"]?(https?:)?//", html) and "@import" not in html
 
 
-def test_every_number_in_the_report_is_the_summary_json_number(primary_run):
+def test_every_number_on_both_pages_is_the_summary_json_number(primary_run):
     _, out = primary_run
     summary = json.loads((out / "summary.json").read_text())
-    keyed = _parse(out / "report.html").keyed
-    assert len(keyed) > 100
-    for key, text in keyed:
-        value = _lookup(summary, key)
-        if isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool):
-            assert text == str(value), key
-            continue
-        decimals = len(text.split(".")[1]) if "." in text else 0
-        assert text == format_number(value, decimals), (key, text, value)
+    assert_every_number_is_the_summary_number(out / "report.html", summary, minimum=150)
+    assert_every_number_is_the_summary_number(out / "clinician.html", summary, minimum=8)
 
 
-def test_report_covers_the_reviewers_sections(primary_run):
+def test_the_number_check_can_fail(primary_run, tmp_path):
+    _, out = primary_run
+    summary = json.loads((out / "summary.json").read_text())
+    page = tmp_path / "report.html"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    page.write_text(html.replace('data-key="pooled.mean">0.87<', 'data-key="pooled.mean">0.88<', 1), encoding="utf-8")
+    assert html != page.read_text(encoding="utf-8")
+    with pytest.raises(AssertionError):
+        assert_every_number_is_the_summary_number(page, summary, minimum=1)
+
+
+def test_the_body_holds_the_sections_to_sign_and_the_appendix_the_rest(primary_run):
     _, out = primary_run
     html = (out / "report.html").read_text(encoding="utf-8")
-    summary = json.loads((out / "summary.json").read_text())
-    for anchor in ("headline", "evidence", "model", "computation", "results", "checks", "target", "sensitivity", "reproduce"):
-        assert f'id="{anchor}"' in html
-    # Every report of the table, excluded ones with their reason.
+    body, appendix = html.split('id="appendix"', 1)
+    for anchor in ("bottom-line", "limits", "evidence", "bias", "graded", "safety", "grade", "next-study"):
+        assert f'id="{anchor}"' in body
+    for anchor in ("model", "computation", "checks", "sensitivity", "bias-details", "target", "design", "reproduce"):
+        assert f'id="{anchor}"' in appendix
+    for figure in ("trace", "rank", "energy", "khat", "loo_pit", "psense", "sensitivity_tornado", "map_fit"):
+        assert f'alt="{figure}' not in body and figure not in re.findall(r"figures/(\w+)\.png", body)
+    assert 'href="#appendix"' in body and 'href="clinician.html"' in body
+    assert "Computational checks passed" in appendix and "COMPUTATIONAL CHECKS FAILED" not in html
+    # every report of the table, excluded ones with their reason
     for report_id in ("Albers2017", "Series14_Menta2024", "Zheng2025", "Li2017_duplicate", "Campbell2018_unverified"):
         assert f"<td>{report_id}</td>" in html
-    assert "excluded (duplicate)" in html and "excluded (unverified)" in html
-    # The model specification comes from the config that ran.
-    assert "u = κ^(−1/2) ~ HalfNormal(0.5)" in html and "μ ~ Beta(1, 1)" in html
-    assert "Computational checks passed" in html and "COMPUTATIONAL CHECKS FAILED" not in html
-    # The computational checks sit below the headline: "passed" is not a verdict on the evidence.
-    assert html.index('id="headline"') < html.index("Computational checks passed")
-    assert summary["pooled"]["mean"] is not None and "python -m analysis.fit" in html
+    assert "u = κ^(−1/2) ~ HalfNormal(0.5)" in appendix and "μ ~ Beta(1, 1)" in appendix
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(not (_chromium() and shutil.which("pdfinfo")), reason="needs chromium and poppler-utils")
+def test_the_body_prints_on_at_most_eight_a4_pages_and_the_clinician_page_on_one(primary_run, tmp_path):
+    _, out = primary_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    body_only = tmp_path / "body.html"
+    body_only.write_text(html.split('<h2>Appendix</h2>', 1)[0] + "</body></html>", encoding="utf-8")
+    for page, limit in ((body_only, 8), (out / "clinician.html", 1)):
+        pdf = tmp_path / f"{page.stem}.pdf"
+        subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+                        f"--print-to-pdf={pdf}", str(page)], check=True, capture_output=True, timeout=120)
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+        pages = int(re.search(r"Pages:\s+(\d+)", info)[1])
+        assert pages <= limit, (page.name, pages)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "body.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert text.count("very low") >= len(summary["grade"])  # every GRADE row keeps its certainty in print
 
 
 def test_report_of_another_config_describes_that_model(model_cache, tmp_path):
     config = tmp_path / "variant.toml"
     config.write_text(
-        f'extends = "{CONFIG_DIR / "logit_normal.toml"}"\n[model.publication]\nmechanism = "single_patient"\nweight = 0.5\n[model.logit_normal]\n'
-        'tau_dist = "half_cauchy"\ntau_scale = 0.5\n[borrowing]\nenabled = false\n[graded]\nenabled = false\n'
-        '[cumulative]\nenabled = false\n'
-    )
-    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_OK
+        f'extends = "{CONFIG_DIR / "logit_normal.toml"}"\n[model.publication]\nmechanism = "single_patient"\nweight = 0.5\n'
+        '[model.logit_normal]\ntau_dist = "half_cauchy"\ntau_scale = 0.5\n[borrowing]\nenabled = false\n'
+        '[graded]\nenabled = false\n[cumulative]\nenabled = false\n')
+    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == cli.EXIT_OK
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "τ ~ HalfCauchy(0.5)" in html and "μ ~ Normal(0, 2)" in html and "HalfNormal(0.5)" not in html
-    assert 'id="target"' not in html and "ω = 0.5" in html
+    assert 'id="target"' not in html
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["model"] == "logit_normal" and {"mu", "tau"} == set(summary["hyperparameters"])
-    # With heterogeneity and μ > 0, the population mean lies below expit(μ) (pulled toward 1/2).
-    assert summary["pooled"]["mean"] < summary["expit_mu"]["mean"]
+    assert summary["model"] == "logit_normal" and {"mu", "tau"} <= set(summary["hyperparameters"])
+    assert_every_number_is_the_summary_number(tmp_path / "out" / "report.html", summary, minimum=50)
 
 
 def test_failed_gate_writes_outputs_marked_failed_and_shows_it_in_red_at_the_top(model_cache, tmp_path):
     config = tmp_path / "strict.toml"
     config.write_text(f'extends = "{CONFIG_DIR / "default.toml"}"\n[diagnostics]\ness_tail_min = 1e9\n')
-    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == fit.EXIT_GATE_FAILED
+    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out"), "--no-sensitivity"],
+                    cache=model_cache) == cli.EXIT_GATE_FAILED
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "failed" and not summary["diagnostics"]["passed"]
     assert any("tail ESS below" in reason for reason in summary["diagnostics"]["failures"])
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     banner = html.index("COMPUTATIONAL CHECKS FAILED")
-    assert banner < html.index('id="headline"') and 'class="banner failed"' in html
-    assert "tail ESS below" in html[banner:html.index('id="headline"')]
+    assert banner < html.index('id="bottom-line"') and 'class="banner failed"' in html
+    assert "tail ESS below" in html[banner:html.index('id="bottom-line"')]

@@ -14,9 +14,11 @@ import xarray as xr
 from scipy import stats
 from scipy.special import expit, logit, logsumexp
 
-from analysis.config import PROJECT_ROOT, load_config
-from analysis.data import load_evidence
-from analysis.sampling import ModelCache
+from analysis.engine.fitting import fit
+from analysis.engine.programs import ModelCache
+from analysis.inputs.bundle import load_inputs
+from analysis.inputs.config import load_config
+from analysis.steps import graded
 from mc import MCSE_MULTIPLE, assert_matches
 from models import sequential
 from models.sequential import MISSING, OUTCOMES, STAGES, SequentialPrior
@@ -177,13 +179,12 @@ def assert_nested(derived: xr.Dataset) -> None:
 
 @pytest.fixture(scope="module")
 def shipped():
-    table = load_evidence(PROJECT_ROOT / "data" / "reports.csv", outcomes=OUTCOMES)
-    frame = table.frame[(table.frame["drug"] == "naltrexone") & table.frame["included"]]
-    return sequential.counts_matrix(frame), frame["n_treated"].to_numpy(dtype=np.int64), tuple(frame["report_id"])
+    """(report ids, counts, n) of the shipped reports that grade any stage, as the graded step reads them."""
+    return graded.graded_counts(load_inputs(load_config()))
 
 
-def test_counts_matrix_reads_blank_grades_as_missing(shipped):
-    counts, n, ids = shipped
+def test_graded_counts_read_blank_grades_as_missing(shipped):
+    ids, counts, n = shipped
     assert counts.shape == (12, 4) and n.sum() == 43 and counts[:, 0].sum() == 36
     rows = dict(zip(ids, counts.tolist()))
     assert rows["Ibrahim2017"] == [3, 3, 0, MISSING]  # 0 complete is a grade, not a blank
@@ -242,11 +243,13 @@ def test_model_exposes_data_and_priors_as_swappable_data():
     assert list(model.coords["stage"]) == list(STAGES)
 
 
-def _random_point(model, rng, z=None):
-    point = {k: rng.normal(0, 0.7, np.shape(v)) for k, v in model.initial_point().items()}
-    if z is not None:
-        point["z"] = z
-    return point
+def _random_point(model, rng):
+    return {v.name: rng.normal(0, 0.7, v.type.shape) for v in model.value_vars}
+
+
+def _logp(model, variables=None):
+    """The model's log density (PyMC's own), compiled for the Python linker: quick to build for a few calls."""
+    return model.compile_logp(vars=variables, mode="FAST_COMPILE")
 
 
 def test_padding_and_the_loop_bound_leave_the_log_density_unchanged():
@@ -262,7 +265,7 @@ def test_padding_and_the_loop_bound_leave_the_log_density_unchanged():
     size, big = sequential.padded_reports(len(n)), sequential.padded_reports(len(n) + extra)
     assert small["n_treated"].get_value().size == size < big == padded["n_treated"].get_value().size
     rng = np.random.default_rng(5)
-    small_logp, padded_logp, longer_logp = (m.compile_logp() for m in (small, padded, longer))
+    small_logp, padded_logp, longer_logp = (_logp(m) for m in (small, padded, longer))
     for _ in range(4):
         point = _random_point(small, rng)
         z_more = rng.normal(size=(big - size, 4))
@@ -276,7 +279,7 @@ def test_model_likelihood_is_the_report_likelihood_at_the_reports_logits():
     """The model's potential is the reports' likelihood at logit p = μ + τ · L z, with L built from the
     partial correlations (checked at random points against SciPy binomials)."""
     model = sequential.build_model(TOY_COUNTS, TOY_N, SequentialPrior())
-    logp = model.compile_logp(vars=[model["loglik"]])
+    logp = _logp(model, [model["loglik"]])
     rng = np.random.default_rng(6)
     binom = stats.binom.logpmf
     for _ in range(3):
@@ -293,31 +296,39 @@ def test_model_likelihood_is_the_report_likelihood_at_the_reports_logits():
 
 # --- fits: one program for every data set and prior below -----------------------------------------------------
 
+COORDS = {dim: list(labels) for dim, labels in sequential.LABELS.items()}
+
 
 @pytest.fixture(scope="module")
 def cache():
+    """A cache of this module's own, so that it counts the programs these fits prepare."""
     return ModelCache()
 
 
 @pytest.fixture(scope="module")
-def settings():
-    return load_config().sampling  # the defaults: 4 chains x 2000 draws, 1000 tune, target_accept 0.95
+def config():
+    return load_config()  # 4 chains, target_accept 0.95; the graded model's 1000 draws per chain
+
+
+def _fit(cache, config, counts, n, prior, seed, derive_seed):
+    """The sequential model's NUTS fit, its derived quantities and the convergence gate over every quantity
+    (the report effects and probabilities included), as the graded step runs it."""
+    def derive(posterior):
+        return sequential.derive(posterior, counts, n, np.random.default_rng(derive_seed))
+
+    return fit(cache, sequential.model_spec(counts, n, prior), config.sampling, seed, config.diagnostics, derive,
+               draws=config.graded.draws, coords=COORDS)
 
 
 @pytest.fixture(scope="module")
-def shipped_fit(cache, settings, shipped):
-    counts, n, _ = shipped
-    tree = cache.sample(sequential.model_spec(counts, n, SequentialPrior()), settings, seed=settings.seed)
-    derived = sequential.derive(tree["posterior"].to_dataset(), counts, n, np.random.default_rng(11))
-    return tree, derived
+def shipped_fit(cache, config, shipped):
+    _, counts, n = shipped
+    return _fit(cache, config, counts, n, SequentialPrior(), config.sampling.seed, 11)
 
 
 @pytest.fixture(scope="module")
-def toy_fit(cache, settings, shipped_fit):
-    prior = SequentialPrior(tau_scale=1e-4)
-    tree = cache.sample(sequential.model_spec(TOY_COUNTS, TOY_N, prior), settings, seed=12)
-    derived = sequential.derive(tree["posterior"].to_dataset(), TOY_COUNTS, TOY_N, np.random.default_rng(13))
-    return tree, derived
+def toy_fit(cache, config, shipped_fit):
+    return _fit(cache, config, TOY_COUNTS, TOY_N, SequentialPrior(tau_scale=1e-4), 12, 13)
 
 
 def grid_posterior(loglik, size=801, half_width=10.0):
@@ -344,68 +355,60 @@ def test_posterior_with_vanishing_report_effects_matches_exact_integration(toy_f
         "sustained": np.sum(w14 * expit(m1) * expit(m4)),
     }
     exact_mu = [np.sum(w14 * m1), np.sum(w23 * m2), np.sum(w23 * m3), np.sum(w14 * m4)]
-    tree, derived = toy_fit
-    assert int(tree["sample_stats"]["diverging"].values.sum()) == 0
+    posterior = toy_fit.posterior
+    assert toy_fit.convergence.divergences == 0
     for outcome, value in exact.items():
-        assert_matches(derived["pooled"].sel(outcome=outcome), value, label=f"pooled {outcome}")
+        assert_matches(posterior["pooled"].sel(outcome=outcome), value, label=f"pooled {outcome}")
     for s, value in enumerate(exact_mu):
-        assert_matches(tree["posterior"]["mu"].isel(stage=s), value, label=f"mu[{STAGES[s]}]")
-    assert float(tree["posterior"]["tau"].max()) < 1e-3
+        assert_matches(posterior["mu"].isel(stage=s), value, label=f"mu[{STAGES[s]}]")
+    assert float(posterior["tau"].max()) < 1e-3
 
 
 def test_shipped_data_fit_converges_cleanly(shipped_fit):
-    tree, derived = shipped_fit
-    assert int(tree["sample_stats"]["diverging"].values.sum()) == 0
-    posterior = tree["posterior"].to_dataset()
-    table = az.summary(xr.merge([posterior[["mu", "tau", "rho"]], derived[["pooled"]]]), kind="diagnostics",
-                       round_to="none")
-    assert table["r_hat"].max() <= 1.01, table
-    assert table["ess_bulk"].min() >= 400 and table["ess_tail"].min() >= 400, table
-    # The report effects and probabilities mix as well.
-    rest = az.summary(posterior[["z", "p", "cpc_unit"]], kind="diagnostics", round_to="none")
-    assert rest["r_hat"].max() <= 1.01 and rest["ess_bulk"].min() >= 400 and rest["ess_tail"].min() >= 400
+    """R-hat ≤ 1.01, bulk and tail ESS ≥ 400 and no divergence, for the population quantities and for
+    every report effect and probability."""
+    convergence = shipped_fit.convergence
+    assert convergence.passed, convergence.failures
+    judged = set(convergence.table.index)
+    for name in ("mu[response]", "tau[sustained_given_response]", "rho[marked:response]", "pooled[complete]",
+                 "z[0, response]", "p[11, sustained_given_response]", "cpc_unit[sustained:complete]"):
+        assert name in judged, name
 
 
 def test_shipped_data_pooled_probabilities(shipped_fit):
     """Regression guard on the shipped data with the default priors (posterior means of the pooled
     probabilities; their Monte Carlo error is about 0.001). A new report's draws average to the pooled
     means (the QMC integral and the predictive draws estimate the same expectation)."""
-    _, derived = shipped_fit
-    means = derived["pooled"].mean(("chain", "draw"))
+    posterior = shipped_fit.posterior
+    means = posterior["pooled"].mean(("chain", "draw"))
     for outcome, expected in {"any_response": 0.86, "marked": 0.78, "complete": 0.51, "sustained": 0.70}.items():
         assert abs(float(means.sel(outcome=outcome)) - expected) <= 0.02, (outcome, float(means.sel(outcome=outcome)))
-        new = derived["cumulative_new"].sel(outcome=outcome)
+        new = posterior["cumulative_new"].sel(outcome=outcome)
         assert abs(float(new.mean()) - float(means.sel(outcome=outcome))) <= MCSE_MULTIPLE * float(az.mcse(new)) + 2e-4
 
 
-def test_nesting_holds_in_every_posterior_draw(shipped_fit, toy_fit):
-    for _, derived in (shipped_fit, toy_fit):
-        assert_nested(derived)
-        assert derived["cumulative"].sizes["report"] == derived["p"].sizes["report"]
+def test_nesting_holds_in_every_posterior_draw(shipped_fit, toy_fit, shipped):
+    for fitted, reports in ((shipped_fit, len(shipped[0])), (toy_fit, len(TOY_N))):
+        assert_nested(fitted.posterior)
+        assert fitted.posterior["cumulative"].sizes["report"] == fitted.posterior["p"].sizes["report"] == reports
 
 
 def test_rho_is_the_correlation_of_the_sampled_cholesky_factor(shipped_fit):
-    tree, _ = shipped_fit
-    posterior = tree["posterior"]
-    rho = sequential.correlations(sequential.chol_draws(posterior.to_dataset()))
+    posterior = shipped_fit.posterior
+    rho = sequential.correlations(sequential.chol_draws(posterior))
     np.testing.assert_allclose(rho, posterior["rho"].transpose("chain", "draw", "pair").values, atol=1e-12)
 
 
-def test_one_program_serves_both_data_sets_and_priors(cache, shipped_fit, toy_fit, shipped):
+def test_one_program_serves_every_data_set_and_prior_of_a_padded_size(cache, config, shipped_fit, toy_fit, shipped):
     """The shipped data (12 reports) and the toy data (3 reports, another prior) have one structure; the
-    toy data pad to 4 reports, so they have a program of their own. Ten of the shipped reports with
-    another prior pad to 12 and reuse the shipped data's program; the swapped values really replace the
-    old."""
-    counts, n, _ = shipped
+    toy data pad to 4 reports, so they have a program of their own. Ten of the shipped reports with a prior
+    that pins μ near −3 pad to 12 and reuse the shipped data's program, whose draws then follow that prior:
+    the swapped values really replace the old."""
+    _, counts, n = shipped
     assert sequential.model_spec(counts, n, SequentialPrior()).key == sequential.model_spec(
         TOY_COUNTS, TOY_N, SequentialPrior(tau_scale=1e-4)).key
     assert cache.programs == 2 and cache.compilations <= 2
-    settings = load_config(sampling={"draws": 100, "tune": 100}).sampling
-    cache.sample(sequential.model_spec(counts[:10], n[:10], SequentialPrior(mu_sd=1.0)), settings, seed=1)
-    cache.sample(sequential.model_spec(counts, n, SequentialPrior()), settings, seed=1)
-    assert cache.programs == 3  # the two fits of 12 padded reports share one program (these settings')
-    assert shipped_fit[0]["posterior"]["p"].sizes["report"] == 12
-    assert toy_fit[0]["posterior"]["p"].sizes["report"] == 3
-    assert float(shipped_fit[0]["posterior"]["tau"].mean()) > 100 * float(toy_fit[0]["posterior"]["tau"].mean())
-    print(f"\nsequential: prepare (build or load) {cache.compile_seconds:.1f} s, sampling {cache.sample_seconds:.1f} s "
-          f"for 2 fits")
+    pinned = _fit(cache, config, counts[:10], n[:10], SequentialPrior(mu_mean=-3.0, mu_sd=0.01), 1, 2)
+    assert cache.programs == 2
+    assert np.all(np.abs(pinned.posterior["mu"].mean(("chain", "draw")).values + 3.0) < 0.01)
+    assert float(shipped_fit.posterior["tau"].mean()) > 100 * float(toy_fit.posterior["tau"].mean())

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from analysis import fit
-from analysis.config import load_config
-from analysis.data import load_evidence
+from analysis.errors import InputError
+from analysis.inputs.bundle import load_inputs
+from analysis.inputs.config import load_config
+from analysis.inputs.evidence import load_evidence
 
 
 def _text(html: str) -> str:
@@ -32,6 +34,7 @@ def other_run(tmp_path_factory, model_cache):
     return json.loads((out / "summary.json").read_text()), (out / "report.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_sentences_about_the_data_follow_another_data_set(other_run):
     summary, html = other_run
     evidence = summary["evidence"]
@@ -51,6 +54,7 @@ def test_sentences_about_the_data_follow_another_data_set(other_run):
     assert "No search log came with these data" in text
 
 
+@pytest.mark.slow
 def test_a_quantity_without_a_mean_is_given_none(primary_run):
     """κ's posterior mean is infinite (u ~ HalfNormal has positive density at 0): median and quantiles only,
     in summary.json, the report and the diagnostics table (no MCSE of a mean)."""
@@ -78,7 +82,6 @@ def test_an_r_export_reads_as_written(tmp_path):
     assert frame.loc["C", "n_any_response"] is pd_na() and frame.loc["C", "n_complete"] == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("report_id,drug,n_treated,n_any_response\nA,naltrexone,NA,1\n")
-    from analysis.errors import InputError
     with pytest.raises(InputError) as err:
         load_evidence(bad)
     assert err.value.problems == [f"{bad}: row 1 (report_id A), column n_treated: 'NA' is not a whole number of 0 or more"]
@@ -93,5 +96,5 @@ def pd_na():
 def test_the_low_dose_variant_selects_on_the_starting_dose():
     config = load_config("analysis/configs/sens_evidence_low_start_dose.toml")
     assert "starting dose" in config.description and "depends on the outcome" in config.description
-    _, data = config.load()
+    data = load_inputs(config).data
     assert "Series14_Menta2024" in data.report_ids and not np.all(data.y == data.n)

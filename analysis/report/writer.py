@@ -1,7 +1,21 @@
-"""Save one analysis run: posterior (NetCDF), summaries (JSON, CSV), diagnostics and run metadata."""
+"""One run's outputs, written into a folder the caller then commits (`analysis.outputs.atomic_directory`):
+
+    summary.json     the run's results (`Synthesis.to_dict`): what every page renders
+    summary.csv      one row per pooled report: counts, θ_i, intervals, provenance
+    diagnostics.csv  the convergence gate of each NUTS fit
+    sensitivity.csv  one row per sensitivity variant (when the sweep ran)
+    posterior*.nc    the NUTS fits as ArviZ DataTrees (primary, graded outcomes, joint target-arm model)
+    figures/         every figure as PNG (and SVG with --svg)
+    report.html      the reviewer's report; clinician.html the one-page summary for clinicians
+    config.json      the config as resolved; run.json how and where it ran; run.log warnings of the run
+
+This module reads results only (`analysis.results`); figures and pages are drawn from `summary.json`, the
+NUTS fits and the prose modules.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 import platform
 import shlex
@@ -10,62 +24,171 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-import pandas as pd
+from analysis.report import figures, html
+from analysis.report.figures import Job, appraisal, bias, borrowing, clinical, clinician, design, diagnostics
+from analysis.report.figures import meta, sensitivity
+from analysis.report.format import format_number
+from analysis.results.synthesis import Synthesis
 
-from analysis.borrowing import BorrowingResult
-from analysis.outputs import atomic_directory
-from analysis.report.html import write_report
-from analysis.report.summary import report_table, summary_document, sweep_rows
-from analysis.run import Run
-
-PROVENANCE_COLUMNS = ("design", "source_level", "confidence", "doi", "pmid", "source_url")
-VERSIONED_PACKAGES = ("pymc", "pytensor", "jax", "jaxlib", "blackjax", "arviz", "arviz-base", "arviz-stats", "numpy",
-                      "pandas", "xarray")
+PARAMETER_LABELS = {"mu": "μ (mean of θ)", "u": "u = κ^(-1/2)", "tau": "τ (SD of logit θ)", "kappa": "κ"}
+VERSIONED_PACKAGES = ("pymc", "pytensor", "jax", "jaxlib", "blackjax", "arviz-base", "arviz-stats", "arviz-plots",
+                      "numpy", "scipy", "pandas", "xarray", "matplotlib")
 
 
-def write_outputs(run: Run, out_dir: Path, argv, started: float, timings: dict[str, float] | None = None,
-                  compilations: int = 0) -> dict:
-    """Write everything into a staging directory and move it into place only when complete.
-
-    `timings`: seconds per phase so far (run.json adds the time spent writing the outputs);
-    `compilations`: sampler programs this run had to build (0 when the disk cache held them all)."""
-    outputs_started = time.perf_counter()
-    summary = summary_document(run)
-    table, result, borrowing = run.table, run.result, run.borrowing
-    reports = report_table(result)
-    provenance = [c for c in PROVENANCE_COLUMNS if c in table.frame.columns]
-    reports = reports.merge(table.frame[["report_id", *provenance]], on="report_id", how="left")
-
-    with atomic_directory(Path(out_dir)) as staging:
-        result.idata.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
-        reports.to_csv(staging / "summary.csv", index=False)
-        result.convergence.table.to_csv(staging / "diagnostics.csv", index_label="quantity")
-        if run.sweep is not None:
-            pd.DataFrame(sweep_rows(run.sweep)).to_csv(staging / "sensitivity.csv", index=False)
-        _write_json(staging / "summary.json", summary)
-        _write_json(staging / "config.json", result.config.model_dump(mode="json"))
-        if isinstance(borrowing, BorrowingResult):
-            borrowing.joint.idata.to_netcdf(staging / f"posterior_{borrowing.target.drug}_joint.nc", engine="h5netcdf")
-        if run.graded is not None:
-            run.graded.idata.to_netcdf(staging / "posterior_graded.nc", engine="h5netcdf")
-        write_report(staging, summary, run, _run_metadata(argv, started))
-        timings = {**(timings or {}), "outputs": round(time.perf_counter() - outputs_started, 2)}
-        _write_json(staging / "run.json", {**_run_metadata(argv, started, timings), "compilations": compilations})
+def write_run(synthesis: Synthesis, directory: Path, svg: bool, log, clock, started: float, command: list[str],
+              compilations: int) -> dict:
+    """Write every output of the run into `directory`; returns the summary document."""
+    written = time.perf_counter()
+    summary = synthesis.to_dict()
+    _write_json(directory / "summary.json", summary)
+    _write_csv(directory / "summary.csv", report_rows(summary))
+    _write_csv(directory / "diagnostics.csv", diagnostics_rows(synthesis))
+    if summary["sensitivity"].get("status") == "run":
+        _write_csv(directory / "sensitivity.csv", sensitivity_rows(summary))
+    for name, tree in fits(synthesis).items():
+        tree.to_netcdf(directory / f"{name}.nc", engine="h5netcdf")
+    drawn = figures.draw(figure_jobs(synthesis, summary), directory / "figures", svg=svg)
+    run_meta = run_metadata(command, started)
+    html.write_pages(directory, synthesis, summary, directory / "figures", run_meta)
+    timings = {**clock.seconds(), "outputs": round(time.perf_counter() - written, 2)}
+    _write_json(directory / "config.json", summary_config(synthesis))
+    _write_json(directory / "run.json", {**run_metadata(command, started), "phase_seconds": timings,
+                                         "compilations": compilations, "figures": len(drawn),
+                                         "log": str(log.path) if log.path else None})
+    (directory / "run.log").write_text(log.text(), encoding="utf-8")
     return summary
 
 
-def _run_metadata(argv, started: float, timings: dict[str, float] | None = None) -> dict:
+def fits(synthesis: Synthesis) -> dict:
+    """The NUTS fits by output name."""
+    out = {"posterior": synthesis.primary.idata}
+    if synthesis.graded is not None:
+        out["posterior_graded"] = synthesis.graded.idata
+    if synthesis.target is not None and getattr(synthesis.target, "idata", None) is not None:
+        out[f"posterior_{synthesis.target.target_drug}_joint"] = synthesis.target.idata
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def figure_jobs(synthesis: Synthesis, s: dict) -> list[Job]:
+    """Every figure the pages show, as jobs for the drawing processes (plain data in, a Figure out)."""
+    primary = synthesis.primary
+    names = [n for n in ("mu", "u", "tau") if n in primary.idata["posterior"].data_vars]
+    labels = {n: PARAMETER_LABELS.get(n, n) for n in names}
+    jobs = [Job("forest", meta.forest, (s,)),
+            Job("icon_array", clinician.icon_array, (s,)),
+            Job("trace", diagnostics.plot_trace, (primary.idata, names, labels)),
+            Job("rank", diagnostics.plot_rank, (primary.idata, names, labels)),
+            Job("energy", diagnostics.plot_energy, (primary.idata,)),
+            Job("prior_posterior", diagnostics.plot_prior_posterior, (primary.idata, names, labels))]
+    if primary.psis is not None:
+        jobs.append(Job("khat", diagnostics.plot_khat, (primary.psis,)))
+    if primary.loo_pit is not None and len(s["reports"]) >= 2:
+        jobs.append(Job("loo_pit", diagnostics.plot_loo_pit, (primary.loo_pit,)))
+    if synthesis.psense_tree is not None:
+        jobs.append(Job("psense", diagnostics.plot_psense_dist, (synthesis.psense_tree, names, labels)))
+    if s.get("bias"):
+        jobs.append(Job("tipping", bias.tipping, (s,)))
+        if s["bias"].get("averaged"):
+            jobs.append(Job("omega", bias.omega, (s,)))
+    if s.get("small_study"):
+        jobs.append(Job("funnel", meta.funnel, (s["small_study"], s["reports"])))
+    if s.get("cumulative"):
+        jobs.append(Job("cumulative", meta.cumulative, (s,)))
+    if s.get("graded"):
+        jobs += [Job("graded", meta.graded, (s,)), Job("missingness", meta.missingness, (s,))]
+    if s["sensitivity"].get("status") == "run":
+        rows = s["sensitivity"]["variants"]
+        jobs += [Job("sensitivity_tornado", sensitivity.tornado, (rows, s["pooled"]["mean"])),
+                 Job("sensitivity_forest", sensitivity.forest, (rows, s.get("target_drug")))]
+    if s.get("target"):
+        jobs += [Job("borrowing_update", borrowing.update, (s["target"],)),
+                 Job("borrowing_sweep", borrowing.sweep, (s["target"],)),
+                 Job("map_fit", borrowing.map_fit, (s["target"],))]
+    if s.get("risk_of_bias"):
+        jobs.append(Job("risk_of_bias", appraisal.risk_of_bias, (s["risk_of_bias"],)))
+    if s.get("prisma"):
+        jobs.append(Job("prisma", appraisal.prisma, (s["prisma"],)))
+    if any(row.get("days") for row in (s.get("durability") or {}).get("time_to_response") or ()):
+        jobs.append(Job("time_to_response", clinical.time_to_response, (s,)))
+    if s.get("design"):
+        jobs += [Job("operating", design.operating, (s,)), Job("assurance", design.assurance, (s,))]
+    return jobs
+
+
+# --- tables ------------------------------------------------------------------------------------------------
+
+
+def report_rows(s: dict) -> list[dict]:
+    """summary.csv: each pooled report's counts and θ_i, with its provenance from the evidence table."""
+    provenance = {row["report_id"]: row for row in s.get("evidence_table", [])}
+    rows = []
+    for report, r in s["reports"].items():
+        source = provenance.get(report, {})
+        rows.append({"report_id": report, "year": r.get("year"), "n": r["n"], "y": r["y"],
+                     "theta_mean": r["mean"], "theta_median": r["median"], "theta_sd": r["sd"],
+                     "theta_ci95_lo": r["ci95"][0], "theta_ci95_hi": r["ci95"][1], "method": r["method"],
+                     "observed_ci95_lo": r["raw_ci95"][0], "observed_ci95_hi": r["raw_ci95"][1],
+                     **{k: source.get(k) for k in ("design", "source_level", "confidence", "doi", "pmid")}})
+    return rows
+
+
+def diagnostics_rows(synthesis: Synthesis) -> list[dict]:
+    """diagnostics.csv: the convergence gate of every NUTS fit of the run."""
+    gates = {"primary": synthesis.primary.convergence}
+    if synthesis.graded is not None:
+        gates["graded"] = synthesis.graded.convergence
+    if synthesis.target is not None and getattr(synthesis.target, "joint_convergence", None) is not None:
+        gates["joint"] = synthesis.target.joint_convergence
+    return [{"fit": name, **{k: v for k, v in gate.to_dict().items() if k not in ("thresholds", "failures")},
+             "failures": "; ".join(gate.failures)} for name, gate in gates.items()]
+
+
+def sensitivity_rows(s: dict) -> list[dict]:
+    """sensitivity.csv: one flat row per variant."""
+    rows = []
+    for v in s["sensitivity"]["variants"]:
+        row = {k: v.get(k) for k in ("variant", "group", "kind", "estimand", "description", "status", "outcome",
+                                     "model", "reports", "patients", "responders", "pooled_shift")}
+        for block in ("pooled", "predictive", "target"):
+            if v.get(block):
+                row |= {f"{block}_mean": v[block]["mean"], f"{block}_ci95_lo": v[block]["ci95"][0],
+                        f"{block}_ci95_hi": v[block]["ci95"][1], f"{block}_method": v[block].get("method")}
+        row["identical_to"] = ";".join(v.get("identical_to") or ())
+        rows.append(row)
+    return rows
+
+
+def console_lines(s: dict) -> list[str]:
+    """The command's few lines on stdout: the answer, at the digits the report prints."""
+    def est(block: dict) -> str:
+        mcse = block.get("mcse") or {}
+        return (f"{format_number(block['mean'], 2, mcse.get('mean'))} (95% {format_number(block['ci95'][0], 2, mcse.get('lo'))}"
+                f" to {format_number(block['ci95'][1], 2, mcse.get('hi'))})")
+
+    crude = s["comparators"]["crude"]
+    outcome = s["outcome"].replace("_", " ")
+    lines = [f"{outcome} with {s['drug']}: {crude['y']} of {crude['n']} patients; average over reports "
+             f"{est(s['pooled'])}; a new report's patients {est(s['predictive'])}"]
+    averaged = (s.get("bias") or {}).get("averaged")
+    if averaged:
+        lines.append(f"  with publication bias integrated out (ω prior {averaged.get('prior', '')}): "
+                     f"{est(averaged['pooled'])}")
+    target = s.get("target")
+    if target and target.get("posterior"):
+        lines.append(f"{target['target_drug']} ({target['y']} of {target['n']}; exploratory), borrowing from "
+                     f"{s['drug']}: {est(target['posterior'])}")
+    return lines
+
+
+def summary_config(synthesis: Synthesis) -> dict:
+    return synthesis.config
+
+
+def run_metadata(command: list[str], started: float) -> dict:
     """What is needed to rerun and what varies between runs (kept out of summary.json on purpose)."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    return {
-        "command": shlex.join(["python", "-m", "analysis.fit", *args]),
-        "wall_time_seconds": round(time.perf_counter() - started, 2),
-        "phase_seconds": timings or {},
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": {name: _version(name) for name in VERSIONED_PACKAGES},
-    }
+    return {"command": shlex.join(command), "wall_time_seconds": round(time.perf_counter() - started, 2),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": sys.version.split()[0],
+            "platform": platform.platform(), "packages": {name: _version(name) for name in VERSIONED_PACKAGES}}
 
 
 def _version(package: str) -> str | None:
@@ -76,4 +199,12 @@ def _version(package: str) -> str | None:
 
 
 def _write_json(path: Path, document: dict) -> None:
-    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)

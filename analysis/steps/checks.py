@@ -1,0 +1,131 @@
+"""Prior and posterior predictive checks, and leave-one-report-out cross-validation.
+
+Case-report evidence is dominated by all-or-none reports and threatened most by selective publication of
+small all-responder reports, so the checks count reports in which every patient responded and reports
+with no responder, the total number of responders, the rank correlation between report size and observed
+proportion, and the proportion in the largest report. Each is compared with its predictive distribution
+before the data (prior predictive), for the same reports (posterior predictive, same θ_i) and for new
+reports of the same sizes (mixed predictive, fresh θ), the last being the one that tests the population
+distribution of θ. Only the informative tail is reported: the probability, under the replication, of a
+value at least as far out as the observed one on the side where it lies (for a statistic observed at its
+minimum, P(T_rep ≤ T_obs); the other tail is 1 by construction), with its Monte Carlo standard error.
+A statistic that is undefined for the observed data (no spread) says so instead of reporting a probability.
+"""
+
+from __future__ import annotations
+
+import arviz_stats
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from analysis.results import CheckStatistic
+from analysis.steps.estimates import of_draws
+
+PARETO_K_UNRELIABLE = 0.7
+"""Above this Pareto k the importance-sampling LOO estimate of a report is unreliable."""
+
+
+def _spearman(y, n):
+    """Rank correlation of n_i and y_i / n_i per replication (NaN when either has no spread)."""
+    proportion = y / n
+    ranks_p = stats.rankdata(proportion, axis=-1)
+    ranks_n = stats.rankdata(np.broadcast_to(n, proportion.shape), axis=-1)
+    ranks_p = ranks_p - ranks_p.mean(axis=-1, keepdims=True)
+    ranks_n = ranks_n - ranks_n.mean(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ranks_p * ranks_n).sum(-1) / np.sqrt((ranks_p**2).sum(-1) * (ranks_n**2).sum(-1))
+
+
+STATISTICS = {
+    "reports_all_responded": (lambda y, n: (y == n).sum(axis=-1), "reports in which every patient responded"),
+    "reports_none_responded": (lambda y, n: (y == 0).sum(axis=-1), "reports in which no patient responded"),
+    "total_responders": (lambda y, n: y.sum(axis=-1), "total responders"),
+    "size_rank_correlation": (_spearman, "rank correlation of report size and observed proportion"),
+    "largest_report_proportion": (lambda y, n: y[..., int(np.argmax(n))] / n[int(np.argmax(n))],
+                                  "observed proportion in the largest report"),
+}
+
+
+def predictive_check(replicated: np.ndarray, observed: np.ndarray, n: np.ndarray) -> dict[str, CheckStatistic]:
+    """Per statistic: the observed value, its predictive distribution, the informative tail (`upper` when
+    the observation lies above the predictive median, else `lower`) with its probability and its Monte
+    Carlo standard error. `replicated`: (..., report) replicated counts."""
+    y_rep = np.asarray(replicated).reshape(-1, observed.size)
+    checks = {}
+    for name, (statistic, label) in STATISTICS.items():
+        t_obs = float(statistic(observed, n))
+        t_rep = statistic(y_rep, n)
+        defined = np.isfinite(t_rep)
+        checks[name] = _tail(label, t_obs, t_rep[defined], int((~defined).sum()))
+    return checks
+
+
+def _tail(label: str, t_obs: float, t_rep: np.ndarray, undefined: int) -> CheckStatistic:
+    if not np.isfinite(t_obs) or t_rep.size == 0:
+        return CheckStatistic(label, None, None, None, None, None, undefined,
+                              "not defined for these data (no spread in report sizes or proportions)")
+    upper = np.mean(t_rep >= t_obs) <= np.mean(t_rep <= t_obs)
+    p_tail = float(np.mean(t_rep >= t_obs) if upper else np.mean(t_rep <= t_obs))
+    return CheckStatistic(label, t_obs, of_draws(t_rep), "upper" if upper else "lower", p_tail,
+                          float(np.sqrt(p_tail * (1 - p_tail) / t_rep.size)), undefined, "")
+
+
+def replication_count(draws: int, reports: int, budget: int = 20_000_000) -> int:
+    """Replicated data sets per draw for the checks: up to 8 (their tail probabilities' Monte Carlo error
+    comes mostly from replicating the counts, which costs little next to the draws), within a memory budget
+    of counts for large data sets."""
+    return int(max(1, min(8, budget // max(draws * reports, 1))))
+
+
+# --- leave-one-report-out ---------------------------------------------------------------------------------
+
+
+def loo_data(idata: xr.DataTree) -> xr.DataTree:
+    """What PSIS-LOO and LOO-PIT need, on the integrated likelihood: log p(y_i | population) and, as its
+    predictive, counts for new reports of the same sizes (fresh θ), the leave-one-report-out question."""
+    return xr.DataTree.from_dict(
+        {
+            "posterior": idata["posterior"].to_dataset()[["pooled"]],
+            "log_likelihood": idata["log_likelihood"].to_dataset(),
+            "posterior_predictive": xr.Dataset({"y": idata["posterior_predictive"]["y_new_reports"]}),
+            "observed_data": idata["observed_data"].to_dataset(),
+        }
+    )
+
+
+def psis_loo(idata: xr.DataTree):
+    """ArviZ's PSIS-LOO on the integrated likelihood."""
+    return arviz_stats.loo(loo_data(idata), pointwise=True)
+
+
+def complete_pooling_loo(y, n, prior: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Exact leave-one-out log predictive densities of complete pooling (every report shares one θ ~
+    Beta(prior)): y_i | y_−i is beta-binomial with the other reports' counts added to the prior."""
+    y, n = np.asarray(y), np.asarray(n)
+    a = prior[0] + y.sum() - y
+    b = prior[1] + (n - y).sum() - (n - y)
+    return stats.betabinom.logpmf(y, n, a, b)
+
+
+def comparison(pointwise: np.ndarray, complete_pooling: np.ndarray) -> dict[str, float]:
+    difference = pointwise - complete_pooling
+    size = pointwise.size
+    return {"elpd_loo": float(complete_pooling.sum()), "difference": float(difference.sum()),
+            "difference_se": float(np.sqrt(size * np.var(difference)))}
+
+
+def exact_loo_term(log_marginal: np.ndarray) -> float:
+    """log p(y_i | y_−i) from draws of a refit without report i: log mean_s p(y_i | population_s)."""
+    from scipy import special
+
+    values = np.asarray(log_marginal).ravel()
+    return float(special.logsumexp(values) - np.log(values.size))
+
+
+def randomised_loo_pit(idata: xr.DataTree, elpd, rng: np.random.Generator) -> np.ndarray:
+    """LOO-PIT of each report's count, randomised within the count's probability mass (a discrete count's
+    mid-PIT is not uniform even under the true model), from the PSIS weights."""
+    pit = arviz_stats.loo_pit(loo_data(idata), log_weights=xr.Dataset({"y": elpd.log_weights}),
+                              pareto_k=xr.Dataset({"y": elpd.pareto_k}), random_state=rng)
+    return np.asarray(pit["y"].values, dtype=float)

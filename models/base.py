@@ -1,0 +1,55 @@
+"""What every model takes and gives: the reports it sees, and the recipe of a compiled program."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What a model sees of the evidence: responders `y` of `n` treated per report; optional report-level
+    covariates (one column each, centred and scaled by the caller); which reports a publication-selection
+    mechanism applies to (`selected`) and its weight ω (`publication_weight`, 1 = no selection)."""
+
+    y: np.ndarray
+    n: np.ndarray
+    covariates: np.ndarray | None = None
+    selected: np.ndarray | None = None
+    publication_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        y, n = np.asarray(self.y, dtype=np.int64), np.asarray(self.n, dtype=np.int64)
+        covariates = np.zeros((y.size, 0)) if self.covariates is None else np.asarray(self.covariates, dtype=float)
+        selected = np.zeros(y.size, dtype=bool) if self.selected is None else np.asarray(self.selected, dtype=bool)
+        for name, value in {"y": y, "n": n, "covariates": covariates, "selected": selected}.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "publication_weight", float(self.publication_weight))
+
+    def __len__(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def n_covariates(self) -> int:
+        return int(self.covariates.shape[1])
+
+    def subset(self, keep) -> "Reports":
+        """The reports where `keep` is true (a boolean mask or indices), everything else unchanged."""
+        return Reports(self.y[keep], self.n[keep], self.covariates[keep], self.selected[keep], self.publication_weight)
+
+    def with_weight(self, weight: float) -> "Reports":
+        return Reports(self.y, self.n, self.covariates, self.selected, weight)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a program cache needs: a structure key, how to build the model, and the values to swap in."""
+
+    key: tuple
+    build: Callable = field(compare=False)
+    values: dict = field(compare=False)
+    initial_point: dict = field(compare=False)
+    reports: int = field(compare=False, default=0)
+    """The real number of reports: draws along the padded `report` dimension beyond it are dropped."""
