@@ -145,6 +145,8 @@ def _grade(inputs: Inputs, main, grades, harms, bias, small, rob) -> dict:
     if grades is not None:
         for k, key in enumerate(("marked", "complete", "sustained"), start=1):
             outcome = grades.outcomes[key]
+            if not outcome.reports:  # no report graded it: the model's value is its prior, not evidence
+                continue
             column = grades.counts[:, k]
             graded_ids = [rid for rid, c in zip(grades.reports, column) if c >= 0]
             graded_n = sum(v["any"]["n"] for rid, v in grades.reports.items() if rid in graded_ids)

@@ -46,7 +46,7 @@ def test_the_exact_answer_and_its_nuts_cross_check_agree(primary_run):
     Monte Carlo error (4 standard errors)."""
     _, out = primary_run
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["method"] == "exact" and summary["pooled"]["method"] == "exact"
+    assert summary["method"] == "quadrature" and summary["pooled"]["method"] == "exact"
     posterior = xr.open_datatree(out / "posterior.nc", engine="h5netcdf")["posterior"]
     draws = posterior["pooled"].values.ravel()
     ess = summary["diagnostics"]["ess_bulk_min"]

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from analysis import fit
 from analysis.inputs.config import CONFIG_DIR, PROJECT_ROOT, load_config
-from analysis.inputs.evidence import MISSING_TOKENS, OUTCOMES, load_evidence, select_counts
+from analysis.inputs.evidence import MAX_COUNT, MISSING_TOKENS, OUTCOMES, load_evidence, select_counts
 from analysis.errors import InputError
 
 REPORTS = PROJECT_ROOT / "data" / "reports.csv"
@@ -80,7 +80,8 @@ ROW_CASES = {
     "unknown drug": ("Moulin2019", "drug", "LDN", "Moulin2019", "unknown drug 'LDN' (known: naloxone, naltrexone)"),
     "duplicate report id": ("Grolleau2020", "report_id", "McBride2020", "McBride2020", "duplicate of row 9"),
     "blank report id": ("Campbell2018_unverified", "report_id", "", "<blank>", "report_id is blank"),
-    "count too large to store": ("Gavali2024", "n_treated", "1" + "0" * 30, "Gavali2024", "is too large to be a count"),
+    "count too large to store": ("Gavali2024", "n_treated", "1" + "0" * 30, "Gavali2024",
+                                 "is larger than 100,000,000, the largest count per report this tool supports"),
     "line break inside a cell": ("Kollman2018", "n_any_response", "1\n(relapsed)", "Kollman2018",
                                  r"'1\n(relapsed)' is not a whole number"),
 }
@@ -265,13 +266,18 @@ def test_unreadable_file(tmp_path, monkeypatch):
     assert input_problems(path) == [f"{path}: cannot read the file (Permission denied)"]
 
 
-def test_counts_are_read_exactly_even_when_huge(tmp_path):
-    """int(float(cell)) would round 2**53 + 1 and overflow on longer numbers."""
-    n = 2**53 + 1
+def test_counts_are_read_exactly_up_to_the_largest_supported(tmp_path):
+    """int(float(cell)) would round 2**53 + 1; the largest supported count is read to the unit, one more
+    is refused (the exact likelihood's loop bound grows with the largest count)."""
+    n = MAX_COUNT
     frame = edited(Series14_Menta2024={"n_treated": str(n), "n_no_response": str(n - 8)})
     path = write_frame(frame, tmp_path / "big.csv")
     data = select_counts(load_evidence(path), "any_response", "naltrexone")
     assert data.n[data.report_ids.index("Series14_Menta2024")] == n
+    for too_big in (n + 1, 2**53 + 1):
+        frame = edited(Series14_Menta2024={"n_treated": str(too_big), "n_no_response": str(too_big - 8)})
+        problems = input_problems(write_frame(frame, tmp_path / "bigger.csv"))
+        assert any(f"column n_treated: {too_big} is larger than {MAX_COUNT:,}" in p for p in problems), problems
 
 
 # --- spreadsheet exports -----------------------------------------------------------------------------
@@ -462,7 +468,7 @@ def test_a_cell_that_is_not_a_count_is_never_accepted(scratch, row, column, cell
 @settings(max_examples=40, deadline=None)
 @given(
     row=st.integers(0, len(ROWS) - 1),
-    extra=st.integers(0, 2**63 - 100),
+    extra=st.integers(0, MAX_COUNT - 100),
     form=st.sampled_from(["{}", "+{}", "{}.0", "{}.", " {} ", "00{}"]),
 )
 def test_whole_numbers_in_any_spreadsheet_form_are_read_exactly(scratch, row, extra, form):

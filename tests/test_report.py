@@ -2,6 +2,7 @@
 one page for clinicians, sentences that follow the data."""
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from analysis import cli, fit
 from analysis.inputs.config import CONFIG_DIR
-from analysis.report.format import format_number, per
+from analysis.report.format import RESOLUTION, format_number, per
 
 
 class _Collector(HTMLParser):
@@ -88,10 +89,13 @@ def assert_every_number_is_the_summary_number(page: Path, summary: dict, minimum
         elif isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool):
             assert text == str(value), key
         elif text.startswith("≈"):
-            assert abs(float(text[1:]) - value) <= 2 * _mcse_of(summary, key), (key, text, value)
+            unit = 10 ** math.ceil(math.log10(RESOLUTION * _mcse_of(summary, key)))  # the rounding unit
+            assert abs(float(text[1:]) - value) <= unit / 2, (key, text, value)
         else:
             decimals = len(text.split(".")[1]) if "." in text else 0
-            assert text in (format_number(value, decimals), format_number(value, None)), (key, text, value)
+            printed = (format_number(value, decimals), format_number(value, None),
+                       format_number(value, decimals, _mcse_of(summary, key)))
+            assert text in printed, (key, text, value)
 
 
 def test_report_is_self_contained(primary_run):
@@ -173,7 +177,7 @@ def test_report_of_another_config_describes_that_model(model_cache, tmp_path):
     assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == cli.EXIT_OK
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "τ ~ HalfCauchy(0.5)" in html and "μ ~ Normal(0, 2)" in html and "HalfNormal(0.5)" not in html
-    assert 'id="target"' not in html
+    assert 'data-key="target.' not in html and "no target arm configured" in html
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["model"] == "logit_normal" and {"mu", "tau"} <= set(summary["hyperparameters"])
     assert_every_number_is_the_summary_number(tmp_path / "out" / "report.html", summary, minimum=50)

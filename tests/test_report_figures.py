@@ -282,7 +282,7 @@ def test_importing_the_figure_modules_loads_no_sampler_stack():
     for name in ("pymc", "pytensor", "blackjax"):
         assert result["after"][name] == [], f"{name} loaded by diagnostics"
     assert set(result["after"]["jax"]) == set(result["arviz_only"]), "diagnostics loads jax beyond ArviZ"
-    assert all(m in ("analysis", "analysis.report") or m.startswith("analysis.report.figures")
+    assert all(m in ("analysis", "analysis.report", "analysis.processes") or m.startswith("analysis.report.figures")
                for m in result["after"]["analysis"]), result["after"]["analysis"]
 
 

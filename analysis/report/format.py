@@ -1,9 +1,12 @@
 """The one number format of every page, and the tag that ties a printed number to its `summary.json` key.
 
 A number from quadrature or a closed form is printed at the digits asked for. A number from draws is
-printed only to the digits that ±2 Monte Carlo standard errors cannot change (down to one decimal, then
-"≈" and the value rounded to the MCSE's order); a small proportion gets at least two significant digits,
-so that rare events stay readable ("0.012", not "0.01").
+printed only to the decimals whose last unit is at least `RESOLUTION` Monte Carlo standard errors (down to
+one decimal, then "≈" and the value rounded to that unit's order). The number of digits then follows from the
+Monte Carlo error alone, not from where the value happens to fall, and another seed changes the printed value
+only when it lies within a few standard errors of a rounding boundary (for a value anywhere in the unit, with
+probability about 1.6 MCSE / unit ≤ 16%, and far less for most). A small proportion gets at least two
+significant digits, so that rare events stay readable ("0.012", not "0.01").
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import math
 
 from markupsafe import Markup, escape
 
-MCSE_MULTIPLE = 2.0
+RESOLUTION = 10.0
+"""A number from draws is printed to a unit of at least this many Monte Carlo standard errors."""
 
 
 RARE = 0.1
@@ -25,13 +29,13 @@ def _plain(value: float, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def stable_digits(value: float, mcse: float | None, digits: int) -> int | None:
-    """The most decimals (at most `digits`, at least one) at which value ± 2 MCSE rounds to the same printed
-    number; None when even one decimal is not stable."""
+def stable_digits(mcse: float | None, digits: int) -> int | None:
+    """The most decimals (at most `digits`, at least one) whose last unit is at least `RESOLUTION` MCSE;
+    None when even one decimal is finer than that."""
     if mcse is None or not math.isfinite(mcse) or mcse == 0:
         return digits
     for d in range(digits, min(digits, 1) - 1, -1):
-        if _plain(value - MCSE_MULTIPLE * mcse, d) == _plain(value + MCSE_MULTIPLE * mcse, d):
+        if 10.0 ** -d >= RESOLUTION * mcse:
             return d
     return None
 
@@ -53,9 +57,9 @@ def format_number(value, digits: int | None = 3, mcse: float | None = None) -> s
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
     if 0 < abs(value) < RARE:
         digits = max(digits, 1 - math.floor(math.log10(abs(value))))
-    stable = stable_digits(value, mcse, digits)
+    stable = stable_digits(mcse, digits)
     if stable is None:
-        order = 10 ** math.ceil(math.log10(MCSE_MULTIPLE * mcse))
+        order = 10 ** math.ceil(math.log10(RESOLUTION * mcse))
         return "≈" + _plain(round(value / order) * order, max(0, -math.floor(math.log10(order))))
     return _plain(value, stable)
 
@@ -68,7 +72,7 @@ def shared_digits(values, mcses, digits: int) -> int | None:
     for value, mcse in zip(values, mcses):
         if value is None or 0 < abs(float(value)) < RARE:
             return None
-        d = stable_digits(float(value), mcse, digits)
+        d = stable_digits(mcse, digits)
         if d is None:
             return None
         shown.append(d)
@@ -84,14 +88,11 @@ def tag(key: str, value, digits: int | None = 3, mcse: float | None = None, scal
 
 
 def per(value: float, scale: int, mcse: float | None = None) -> str:
-    """value × scale as a whole number ("87" of 100); to the nearest 5 when ±2 MCSE could change it."""
-    def whole(x: float, step: int = 1) -> int:
-        return int(math.floor(scale * x / step + 0.5)) * step
-
+    """value × scale as a whole number ("87" of 100); from draws, to the nearest 5 or 10 when a unit is
+    finer than `RESOLUTION` MCSE."""
     value = float(value)
-    if mcse and whole(value - MCSE_MULTIPLE * mcse) != whole(value + MCSE_MULTIPLE * mcse):
-        return str(whole(value, 5))
-    return str(whole(value))
+    step = next((s for s in (1, 5, 10) if not mcse or s >= RESOLUTION * mcse * scale), 10)
+    return str(int(math.floor(scale * value / step + 0.5)) * step)
 
 
 def lookup(document: dict, key: str):

@@ -70,6 +70,7 @@ def context(synthesis, summary: dict, figures: dict[str, str], run_meta: dict) -
         "target_safety_text": clinical_prose.safety_sentence(synthesis.target.safety) if synthesis.target else "",
         "spec": sections.model_specification(summary),
         "design_text": sections.design(summary),
+        "next_report_text": sections.next_report(summary),
         "clinician": sections.clinician(summary),
     }
 

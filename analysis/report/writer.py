@@ -26,7 +26,7 @@ from pathlib import Path
 
 from analysis.report import figures, html
 from analysis.report.figures import Job, appraisal, bias, borrowing, clinical, clinician, design, diagnostics
-from analysis.report.figures import meta, sensitivity
+from analysis.report.figures import meta, next_report, sensitivity
 from analysis.report.format import format_number
 from analysis.results.synthesis import Synthesis
 
@@ -112,6 +112,8 @@ def figure_jobs(synthesis: Synthesis, s: dict) -> list[Job]:
         jobs.append(Job("time_to_response", clinical.time_to_response, (s,)))
     if s.get("design"):
         jobs += [Job("operating", design.operating, (s,)), Job("assurance", design.assurance, (s,))]
+    if s.get("next_report"):
+        jobs.append(Job("next_report", next_report.next_report_map, (s,)))
     return jobs
 
 

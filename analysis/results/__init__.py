@@ -74,7 +74,7 @@ class Estimate(Result):
     `method` says where the numbers come from: "exact" (quadrature or a closed form; `error` is the
     largest numerical error of the checked summaries) or "draws" (Monte Carlo; `mcse` holds the Monte
     Carlo standard errors of the mean, the median and the two bounds, so that the page prints only the
-    digits that ±2 MCSE cannot change). `mean` and `sd` are None for a quantity whose mean does not exist."""
+    digits whose unit is at least 10 MCSE). `mean` and `sd` are None for a quantity whose mean does not exist."""
 
     mean: float | None
     median: float

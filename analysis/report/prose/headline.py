@@ -101,16 +101,21 @@ def how_often(s: dict) -> Markup:
             f"{escape(words(s['outcome']))} as the authors judged it; averaged over reports, "
             f"{estimate('pooled', s['pooled'])}.")
     graded = s.get("graded")
-    if graded:
+    if graded and graded["marked"]["reports"]:
+        marked = graded["marked"]["pooled"]
+        text += f" A marked response in about {tag('graded.marked.pooled.mean', marked['mean'], 2, (marked.get('mcse') or {}).get('mean'))}"
         miss = graded["missingness"]
-        worst = miss["outcomes"]["complete"][-1]
-        mar = miss["outcomes"]["complete"][0]
-        last = len(miss["outcomes"]["complete"]) - 1
-        text += (f" A marked response in about {tag('graded.marked.pooled.mean', graded['marked']['pooled']['mean'], 2, (graded['marked']['pooled'].get('mcse') or {}).get('mean'))}; "
-                 f"complete clearance in between {tag(f'graded.missingness.outcomes.complete.{last}.mean', worst['mean'], 2, (worst.get('mcse') or {}).get('mean'))} "
-                 f"and {tag('graded.missingness.outcomes.complete.0.mean', mar['mean'], 2, (mar.get('mcse') or {}).get('mean'))}, "
-                 f"depending on how the {tag('graded.missingness.ungraded_reports.complete', miss['ungraded_reports']['complete'])} "
-                 "reports that did not grade it went.")
+        if graded["complete"]["reports"]:
+            worst = miss["outcomes"]["complete"][-1]
+            mar = miss["outcomes"]["complete"][0]
+            last = len(miss["outcomes"]["complete"]) - 1
+            text += (f"; complete clearance in between {tag(f'graded.missingness.outcomes.complete.{last}.mean', worst['mean'], 2, (worst.get('mcse') or {}).get('mean'))} "
+                     f"and {tag('graded.missingness.outcomes.complete.0.mean', mar['mean'], 2, (mar.get('mcse') or {}).get('mean'))}, "
+                     f"depending on how the {tag('graded.missingness.ungraded_reports.complete', miss['ungraded_reports']['complete'])} "
+                     "reports that did not grade it went")
+        text += "."
+    elif graded:
+        text += " No report graded how deep the response went."
     return _m(text)
 
 
