@@ -26,7 +26,7 @@ from analysis.inputs.config import MAX_SEED
 from analysis.outputs import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_WRITE_FAILED, run_to_completion
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_UNEXPECTED = 0, 1, 2, 4
-__all__ = ["Parser", "EXIT_OK", "EXIT_GATE_FAILED", "EXIT_BAD_INPUT", "EXIT_WRITE_FAILED", "EXIT_UNEXPECTED",
+__all__ = ["Parser", "add_output_options", "EXIT_OK", "EXIT_GATE_FAILED", "EXIT_BAD_INPUT", "EXIT_WRITE_FAILED", "EXIT_UNEXPECTED",
            "EXIT_INTERRUPTED", "EXIT_TERMINATED", "RunLog", "seed", "report_input_error", "execute"]
 
 
@@ -36,6 +36,19 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def add_output_options(parser: argparse.ArgumentParser, default_out: str, sweep_default: bool | None,
+                       no_sweep: str, sweep: str) -> None:
+    """--out, --force and the --no-sensitivity/--sensitivity switch, worded alike in every command that writes
+    a synthesis."""
+    parser.add_argument("--out", type=Path, help=f"output folder (default: {default_out}); it belongs to the tool: a "
+                                                 "folder that is not a previous output is refused")
+    parser.add_argument("--force", action="store_true", help="replace a previous output given with --out")
+    switch = parser.add_mutually_exclusive_group()
+    switch.add_argument("--no-sensitivity", dest="sensitivity", action="store_false", default=sweep_default,
+                        help=no_sweep)
+    switch.add_argument("--sensitivity", dest="sensitivity", action="store_true", help=sweep)
 
 
 def seed(text: str) -> int:

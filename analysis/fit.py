@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.cli import EXIT_GATE_FAILED, EXIT_OK, Parser, RunLog, execute, report_input_error, seed
+from analysis.cli import (EXIT_GATE_FAILED, EXIT_OK, Parser, RunLog, add_output_options, execute,
+                          report_input_error, seed)
 from analysis.errors import InputError
 from analysis.inputs.bundle import Inputs, load_inputs
 from analysis.inputs.config import DEFAULT_CONFIG, PROJECT_ROOT, load_config, user_overrides
@@ -35,16 +36,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--appraisal", type=Path, help="risk-of-bias appraisal for --data (default: none with --data)")
     parser.add_argument("--condition", help="the condition's name in the report (default: the config's names."
                                             "condition, else the data's condition column)")
-    parser.add_argument("--out", type=Path, help="output folder (default: reports/<config name>); it belongs to "
-                                                 "the tool: a folder that is not a previous output is refused")
-    parser.add_argument("--force", action="store_true", help="replace a previous output given with --out")
     parser.add_argument("--seed", type=seed, help="random seed, 0 to 2**63-1 (default: the config's sampling.seed)")
     parser.add_argument("--svg", action="store_true", help="also write every figure as SVG (figures/*.svg)")
-    sweep = parser.add_mutually_exclusive_group()
-    sweep.add_argument("--no-sensitivity", dest="sensitivity", action="store_false", default=None,
-                       help="skip the sensitivity sweep (a quick draft: the report says so at the top)")
-    sweep.add_argument("--sensitivity", dest="sensitivity", action="store_true",
-                       help="run the sweep for a config other than the primary one")
+    add_output_options(parser, "reports/<config name>", None,
+                       "skip the sensitivity sweep (a quick draft: the report says so at the top)",
+                       "run the sweep for a config other than the primary one")
     return parser.parse_args(argv)
 
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.cli import EXIT_GATE_FAILED, EXIT_OK, RunLog, execute, report_input_error, seed
+from analysis.cli import EXIT_GATE_FAILED, EXIT_OK, Parser, RunLog, execute, report_input_error, seed
 from analysis.engine.executors import Executor, InProcessExecutor, make_executor
 from analysis.errors import InputError
 from analysis.inputs.bundle import Inputs, load_inputs
@@ -30,7 +30,7 @@ DEFAULT_OUT = PROJECT_ROOT / "reports" / "sensitivity"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m analysis.sensitivity", description=__doc__.splitlines()[0],
         epilog="Writes sensitivity.html, sensitivity.csv, sensitivity.json, figures/ and run.log. Exit status: 0 "
                "done, 1 a convergence check failed, 2 bad input, 3 not written, 4 unexpected error, 130/143 "

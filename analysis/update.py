@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from analysis.cli import EXIT_GATE_FAILED, EXIT_OK, RunLog, execute, report_input_error
+from analysis.cli import EXIT_GATE_FAILED, EXIT_OK, Parser, RunLog, add_output_options, execute, report_input_error
 from analysis.errors import InputError
 from analysis.inputs.appraisal import load_appraisal
 from analysis.inputs.bundle import Files, Inputs, load_inputs
@@ -43,7 +43,7 @@ AGAIN = "sign off again with python -m analysis.fit"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m analysis.update", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m analysis.update", description=__doc__.splitlines()[0])
     parser.add_argument("--add", type=Path, required=True,
                         help="the new report(s): rows with the columns of the signed-off evidence table")
     parser.add_argument("--appraisal", type=Path,
@@ -51,13 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "an appraisal)")
     parser.add_argument("--signed-off", type=Path, default=SIGNED_OFF,
                         help="the signed-off output folder (default: reports/default); it is only read")
-    parser.add_argument("--out", type=Path, help="output folder (default: reports/update); it belongs to the tool")
-    parser.add_argument("--force", action="store_true", help="replace a previous output given with --out")
-    sweep = parser.add_mutually_exclusive_group()
-    sweep.add_argument("--no-sensitivity", dest="sensitivity", action="store_false", default=False,
-                       help="skip the sensitivity sweep (the default: the update is a draft to compare)")
-    sweep.add_argument("--sensitivity", dest="sensitivity", action="store_true",
-                       help="run the sweep (its variants read the combined table without companion files)")
+    add_output_options(parser, "reports/update", False,
+                       "skip the sensitivity sweep (the default: the update is a draft to compare)",
+                       "run the sweep (its variants read the combined table without companion files)")
     return parser.parse_args(argv)
 
 

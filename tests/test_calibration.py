@@ -111,6 +111,7 @@ def test_cdf_pit_spreads_a_truth_rounded_to_the_boundary():
     (["--data", "no/such/file.csv"], "file not found"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach a Dask scheduler"),
+    (["--scheduler", "tcp://scheduler:port"], "not a scheduler address (expected tcp://HOST:PORT)"),
 ])
 def test_validate_rejects_bad_requests_in_one_line(argv, message, capsys, tmp_path):
     assert validate.main([*argv, "--out", str(tmp_path / "v")]) == validate.EXIT_BAD_INPUT

@@ -13,7 +13,7 @@ import pytest
 
 from analysis import cli, fit
 from analysis.inputs.config import CONFIG_DIR
-from analysis.report.format import RESOLUTION, format_number, per
+from analysis.report.format import APPROXIMATE, format_number, per
 
 
 class _Collector(HTMLParser):
@@ -89,7 +89,7 @@ def assert_every_number_is_the_summary_number(page: Path, summary: dict, minimum
         elif isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool):
             assert text == str(value), key
         elif text.startswith("≈"):
-            unit = 10 ** math.ceil(math.log10(RESOLUTION * _mcse_of(summary, key)))  # the rounding unit
+            unit = 10 ** math.ceil(math.log10(APPROXIMATE * _mcse_of(summary, key)))  # the rounding unit
             assert abs(float(text[1:]) - value) <= unit / 2, (key, text, value)
         else:
             decimals = len(text.split(".")[1]) if "." in text else 0

@@ -140,6 +140,8 @@ class DaskExecutor(_CountingExecutor):
             self._client = Client(address, timeout="20s")
         except OSError as err:
             raise InputError(f"--scheduler {address}: cannot reach a Dask scheduler there ({err})") from err
+        except (ValueError, TypeError) as err:  # Dask's words for an address it cannot parse
+            raise InputError(f"--scheduler {address}: not a scheduler address ({err})") from err
         self.description = f"Dask cluster at {address}"
 
     def map(self, function: Callable, tasks: Sequence, progress: str | None = None) -> list:
@@ -155,11 +157,13 @@ class DaskExecutor(_CountingExecutor):
 
 
 def _probe(address: str, seconds: float = 5.0) -> None:
-    """Open and close a TCP connection to a tcp://host:port address (other schemes are left to Dask)."""
+    """Open and close a TCP connection to a [tcp://]host:port address; ValueError for anything else (before
+    Dask's client, which waits for its timeout on an address it cannot parse)."""
     scheme, _, rest = address.rpartition("://")
     host, _, port = rest.rpartition(":")
-    if scheme in ("", "tcp") and host and port.isdigit():
-        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    if scheme not in ("", "tcp") or not host or not port.isdigit() or host.count("[") != host.count("]"):
+        raise ValueError("expected tcp://HOST:PORT")
+    socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

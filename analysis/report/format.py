@@ -2,7 +2,7 @@
 
 A number from quadrature or a closed form is printed at the digits asked for. A number from draws is
 printed only to the decimals whose last unit is at least `RESOLUTION` Monte Carlo standard errors (down to
-one decimal, then "≈" and the value rounded to that unit's order). The number of digits then follows from the
+one decimal, then "≈" and the value rounded to the order of 2 MCSE). The number of digits then follows from the
 Monte Carlo error alone, not from where the value happens to fall, and another seed changes the printed value
 only when it lies within a few standard errors of a rounding boundary (for a value anywhere in the unit, with
 probability about 1.6 MCSE / unit ≤ 16%, and far less for most). A small proportion gets at least two
@@ -17,6 +17,8 @@ from markupsafe import Markup, escape
 
 RESOLUTION = 10.0
 """A number from draws is printed to a unit of at least this many Monte Carlo standard errors."""
+APPROXIMATE = 2.0
+"""Below one decimal: "≈" and the value to the order of this many MCSE."""
 
 
 RARE = 0.1
@@ -59,7 +61,7 @@ def format_number(value, digits: int | None = 3, mcse: float | None = None) -> s
         digits = max(digits, 1 - math.floor(math.log10(abs(value))))
     stable = stable_digits(mcse, digits)
     if stable is None:
-        order = 10 ** math.ceil(math.log10(RESOLUTION * mcse))
+        order = 10 ** math.ceil(math.log10(APPROXIMATE * mcse))
         return "≈" + _plain(round(value / order) * order, max(0, -math.floor(math.log10(order))))
     return _plain(value, stable)
 
