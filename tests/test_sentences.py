@@ -15,9 +15,11 @@ RUNS = ("primary_run", "other_run")
 
 
 def _text(fragment: str) -> str:
-    """Visible text: tags dropped, entities decoded, whitespace collapsed."""
+    """Visible text: tags dropped (a table cell, list item or paragraph ends with " | "), entities decoded,
+    whitespace collapsed."""
     fragment = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", fragment, flags=re.S)
     fragment = re.sub(r"</?(span|a|strong|em|sup|sub|code|b|i)\b[^>]*>", "", fragment)
+    fragment = re.sub(r"</(td|th|tr|li|p|h\d|caption|figcaption)>", " | ", fragment)  # cells are not one sentence
     return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
 
