@@ -172,6 +172,27 @@ def test_the_body_prints_on_at_most_eight_a4_pages_and_the_clinician_page_on_one
     assert text.count("very low") >= len(summary["grade"])  # every GRADE row keeps its certainty in print
 
 
+WIDTH_PROBE = """<script>window.addEventListener('load', () => {
+  const p = document.createElement('pre'); p.id = 'widths';
+  p.textContent = document.documentElement.scrollWidth + ' ' + document.documentElement.clientWidth;
+  document.body.appendChild(p); });</script>"""
+
+
+@pytest.mark.skipif(not _chromium(), reason="needs chromium")
+def test_nothing_scrolls_sideways_at_800_px(primary_run, tmp_path):
+    """At an 800 px window, neither page is wider than the window (wide tables wrap, figures shrink)."""
+    _, out = primary_run
+    for name in ("report.html", "clinician.html"):
+        probe = tmp_path / name
+        probe.write_text((out / name).read_text(encoding="utf-8").replace("</body>", WIDTH_PROBE + "</body>"),
+                         encoding="utf-8")
+        dom = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=800,1000",
+                              "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                             capture_output=True, text=True, check=True, timeout=120).stdout
+        scroll, client = map(int, re.search(r'<pre id="widths">(\d+) (\d+)</pre>', dom).groups())
+        assert scroll <= client, (name, scroll, client)
+
+
 def test_report_of_another_prior_and_selection_describes_them(model_cache, tmp_path):
     """The default model with another heterogeneity prior and a publication mechanism: the report's model
     specification and every number follow the config (the logit-normal family: the slow test below)."""
