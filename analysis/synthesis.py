@@ -9,7 +9,6 @@ from pathlib import Path
 
 from analysis.engine.executors import InProcessExecutor
 from analysis.engine.programs import ModelCache
-from analysis.engine.seeds import Seeds
 from analysis.errors import InputError
 from analysis.inputs.bundle import Inputs, load_inputs
 from analysis.inputs.config import CONFIG_DIR, display_path, load_config
@@ -82,7 +81,7 @@ def synthesise(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity:
     with clock.phase("design"):
         plan = None
         if config.design.enabled:
-            plan = design.analyse(config.design, main, bias, target, lasting, Seeds(config.sampling.seed).rng("design"))
+            plan = design.analyse(config.design, main, bias, target, lasting)
     with clock.phase("grade"):
         rows_grade = _grade(inputs, main, grades, harms, bias, small, rob)
     failures = [*main.convergence.failures]

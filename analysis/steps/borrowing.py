@@ -13,7 +13,7 @@ joint model as a cross-check.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from analysis.engine.fitting import fit
 from analysis.engine.programs import ModelCache
@@ -30,6 +30,10 @@ from models.families import FAMILIES, target_spec
 from models.mixtures import BetaMixture, ess_moment, fit_beta_mixture, robustify
 
 MAP_SAMPLE = 8000
+MAP_SAMPLE_SEED = 20261204
+"""The MAP prior's Beta and normal mixtures are fitted to `MAP_SAMPLE` draws of the exact predictive made with
+this fixed seed, not the run's: the fits, and the designs and effective sample sizes that use them, are then
+the same at any seed (their error is the fit's, reported as the KS distance)."""
 """Draws of logit θ_new from the exact predictive (fixed stream) to which the normal mixture of the
 logit-scale ESS is fitted."""
 
@@ -64,13 +68,12 @@ def analyse(inputs: Inputs, primary: Primary, cache: ModelCache) -> TargetArm:
 
     posterior, joined = exact_target(w)
     p_exchangeable = joined.grid.expectation(joint.exchangeable_probability(family, joined.values, y, n, w, vague))
-    theta_new = primary.idata["posterior"]["theta_new"].values.ravel()
-    em_fit = fit_beta_mixture(theta_new, settings.max_components, constrain_gt1=False)
+    logits = _logit_sample(family, grid, np.random.default_rng(MAP_SAMPLE_SEED))
+    em_fit = fit_beta_mixture(special.expit(logits), settings.max_components, constrain_gt1=False)
     sweep = tuple(WeightRow(weight, exact_target(weight)[0],
                             est.of_mixture(robustify(em_fit.mixture, weight, vague).posterior(y, n)))
                   for weight in sorted(set(settings.weight_sweep) | {w}))
     possible = _conflict_p(family, grid, n)
-    logits = _logit_sample(family, grid, seeds.rng("map prior sample"))
     normal = fit_normal_mixture(logits, settings.max_components)
     moments = primary.predictive
     map_moment = ess_moment(moments.mean, moments.sd**2)

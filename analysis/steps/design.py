@@ -28,9 +28,15 @@ PRUNE = 1e-10
 negligible; fewer components make the beta-binomial sums cheaper)."""
 
 
-def design_prior(exact: Exact, rng: np.random.Generator) -> BetaMixture:
+PRIOR_SAMPLE_SEED = 20261204
+"""For a family without an exact Beta mixture, the draws the design prior is fitted to come from this fixed
+seed, not the run's, so that the design numbers are the same at any seed."""
+
+
+def design_prior(exact: Exact) -> BetaMixture:
     """θ of a new setting as a Beta mixture: exactly over the grid for the beta-binomial; for another
     family, a Beta mixture fitted to draws from its exact predictive (RBesT's route)."""
+    rng = np.random.default_rng(PRIOR_SAMPLE_SEED)
     weights = exact.grid.weights
     keep = weights > PRUNE * weights.max()
     values = {k: v[keep] for k, v in exact.values.items()}
@@ -116,7 +122,7 @@ def withdrawal(settings: DesignSettings, durability: Durability) -> Withdrawal |
 
 
 def analyse(settings: DesignSettings, primary: Primary, publication: Publication | None, arm: TargetArm | None,
-            durability: Durability, rng: np.random.Generator) -> Design | None:
+            durability: Durability) -> Design | None:
     """None when the primary posterior has no grid (a model too large for exact design priors)."""
     if primary.exact is None:
         return None
@@ -126,7 +132,7 @@ def analyse(settings: DesignSettings, primary: Primary, publication: Publication
             if scenario.mechanism == "all_responders":
                 exacts[f"omega {scenario.weight:g}"] = publication.grids.exact(scenario.weight)
         exacts["omega averaged"] = publication.averaged.exact
-    priors = {name: design_prior(exact, rng) for name, exact in exacts.items()}
+    priors = {name: design_prior(exact) for name, exact in exacts.items()}
     summaries = {name: est.of_mixture(prior) for name, prior in priors.items()}
     return Design(
         single_arm=single_arm(settings, priors),
