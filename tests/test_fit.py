@@ -74,9 +74,10 @@ def _printed(run_dir) -> list[tuple[str, str, bool]]:
 
 
 COMPUTATION = ("seed", "config_sha256", "diagnostics.", "graded.diagnostics.", "target.joint_convergence.",
-               "cross_check.", "loo.psis.", "target.joint_check.")
-"""Numbers about the run's own draws (convergence diagnostics, the NUTS cross-checks of exact numbers, the
-seed itself): they describe the computation, not the data, and rightly change with the seed."""
+               "cross_check.", "loo.psis.", "target.joint_check.", "sensitivity.psense.")
+"""Numbers about the run's own draws (convergence diagnostics, the NUTS cross-checks of exact numbers, ArviZ's
+power-scaling diagnostic of the draws, the seed itself): they describe the computation, not the data, and
+rightly change with the seed."""
 
 
 def test_another_seed_prints_the_same_numbers(primary_run, model_cache, tmp_path):
