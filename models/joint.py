@@ -19,7 +19,7 @@ Functions here take the family module (`models.beta_binomial` or `models.logit_n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 
 import numpy as np
@@ -96,14 +96,20 @@ def exchangeable_probability(family: ModuleType, values: Mapping, y_target, n_ta
     return np.exp(log_ex - np.logaddexp(log_ex, log_nex))
 
 
-def target_theta_cdf(family: ModuleType, values: Mapping, y_target, n_target, weight, vague, x: float) -> np.ndarray:
-    """P(θ_target ≤ x | population, its counts) per point: the exchangeable component's exact conditional
-    (a report's posterior θ) mixed with the vague component's Beta update. Needs the family's
-    `report_theta_cdf` (the beta-binomial's is exact)."""
+def target_theta_cdf(family: ModuleType, values: Mapping, y_target, n_target, weight,
+                     vague) -> Callable[[float], np.ndarray]:
+    """x ↦ P(θ_target ≤ x | population, its counts) per point: the exchangeable component's exact
+    conditional (a report's posterior θ) mixed with the vague component's Beta update. Needs the family's
+    `report_theta_cdf` (the beta-binomial's is exact). The components' weights are computed once, for
+    the many x of a quantile search."""
     p_ex = exchangeable_probability(family, values, y_target, n_target, weight, vague)
-    vague_cdf = special.betainc(vague[0] + y_target, vague[1] + n_target - y_target, x)
-    exchangeable = family.report_theta_cdf(values, y_target, n_target, x) if weight < 1 else 0.0
-    return p_ex * exchangeable + (1 - p_ex) * vague_cdf
+    a, b = vague[0] + y_target, vague[1] + n_target - y_target
+
+    def cdf(x: float) -> np.ndarray:
+        exchangeable = family.report_theta_cdf(values, y_target, n_target, x) if weight < 1 else 0.0
+        return p_ex * exchangeable + (1 - p_ex) * special.betainc(a, b, x)
+
+    return cdf
 
 
 def target_theta_moments(family: ModuleType, values: Mapping, y_target, n_target, weight, vague):

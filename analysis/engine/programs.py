@@ -45,6 +45,10 @@ DENSITY_BATCHES = (64, 4096)
 """Points per call of a density program: a small batch for the mode search (single points, gradients by
 differences) and a large one for grids (a call's overhead negligible, a 3-D grid of a large data set
 within memory). One exported program with a symbolic batch size is compiled for both."""
+SMALL_BATCH_LIMIT = 1280
+"""Up to this many points (the 4 × 257 face points of a 2-D box search, the rest of a grid after whole
+large batches) go in small batches: a large batch costs as much as 19 (beta-binomial, 12 reports) to 45
+(1,000 reports) or 63 (logit-normal) small ones, so padding them to a large batch wasted most of its work."""
 
 
 def _configure_jax() -> None:
@@ -113,16 +117,25 @@ class Density:
         """(log density, prior log density, {variable: values}) at `points` (m, dimension), in batches."""
         arrays = [np.asarray(values[name]) for name in self.data_names]
         points = np.asarray(points, dtype=np.float64).reshape(-1, self.dimension)
-        size, call = next(((b, c) for b, c in zip(DENSITY_BATCHES, self.calls) if points.shape[0] <= b),
-                          (DENSITY_BATCHES[-1], self.calls[-1]))
         pieces = []
-        for start in range(0, points.shape[0], size):
+        for start, size, call in _batches(points.shape[0], self.calls):
             batch = points[start:start + size]
             padded = np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
             pieces.append([np.asarray(a)[:len(batch)] for a in call(padded, *arrays)])
         columns = [np.concatenate([p[k] for p in pieces]) for k in range(len(pieces[0]))]
         logp, prior = (np.where(np.isnan(c), -np.inf, c) for c in columns[:2])
         return logp, prior, {name: c for (name, _), c in zip(self.outputs, columns[2:])}
+
+
+def _batches(count: int, calls: tuple) -> list[tuple[int, int, object]]:
+    """(first point, batch size, program) per call for `count` points: whole large batches, then the rest in
+    one large batch or, up to `SMALL_BATCH_LIMIT` points, in small ones. The split depends on the count
+    only, so the same points always go through the same calls."""
+    (small, small_call), (large, large_call) = zip(DENSITY_BATCHES, calls)
+    whole = count // large if count % large <= SMALL_BATCH_LIMIT else -(-count // large)
+    out = [(k * large, large, large_call) for k in range(whole)]
+    out += [(start, small, small_call) for start in range(whole * large, count, small)]
+    return out
 
 
 class ModelCache:

@@ -62,7 +62,7 @@ def analyse(inputs: Inputs, primary: Primary, cache: ModelCache) -> TargetArm:
 
     def exact_target(weight: float) -> tuple[Estimate, Exact]:
         joined = grid.reweighted(joint.target_log_likelihood(family, grid.values, y, n, weight, vague))
-        estimate = est.mixture(joined, lambda v, x: joint.target_theta_cdf(family, v, y, n, weight, vague, x),
+        estimate = est.mixture(joined, lambda v: joint.target_theta_cdf(family, v, y, n, weight, vague),
                                lambda v: joint.target_theta_moments(family, v, y, n, weight, vague))
         return estimate, joined
 
@@ -81,13 +81,14 @@ def analyse(inputs: Inputs, primary: Primary, cache: ModelCache) -> TargetArm:
     joint_fit = _joint_nuts(config, primary, family, y, n, cache, seeds)
     cdfs = _cdfs(family, grid, joined, y, n, w, vague)
     joint_estimate = est.of_draws(joint_fit.posterior["theta_target"].values)
+    target_cdf = joint.target_theta_cdf(family, joined.values, y, n, w, vague)
     return TargetArm(
         target_drug=settings.target_drug, reports=tuple(arm.report_ids), y=y, n=n, robust_weight=w,
         vague_prior=tuple(vague),
         unborrowed=est.of_distribution(stats.beta(vague[0] + y, vague[1] + n - y)),
         posterior=posterior, posterior_robust_weight=1.0 - p_exchangeable,
         p_above={f"{c:g}": 1.0 - joined.grid.expectation(
-            joint.target_theta_cdf(family, joined.values, y, n, w, vague, c)) for c in settings.thresholds},
+            target_cdf(c)) for c in settings.thresholds},
         map_prior_ess={"moment": map_moment, "elir_logit": _finite(normal.ess_elir_logit()),
                        "normal_mixture": [[float(a), float(b), float(c)] for a, b, c in
                                           zip(normal.weights, normal.means, normal.sds)]},
@@ -157,7 +158,8 @@ def _cdfs(family, grid: Exact, joined: Exact, y: int, n: int, weight: float, vag
     values = {k: v[keep] for k, v in grid.values.items()}
     prior_w, post_w = prior_w[keep] / prior_w[keep].sum(), post_w[keep] / post_w[keep].sum()
     map_cdf = np.array([prior_w @ family.new_theta_cdf(values, x) for x in edges])
-    post_cdf = np.array([post_w @ joint.target_theta_cdf(family, values, y, n, weight, vague, x) for x in edges])
+    target_cdf = joint.target_theta_cdf(family, values, y, n, weight, vague)
+    post_cdf = np.array([post_w @ target_cdf(x) for x in edges])
     return edges, map_cdf, post_cdf
 
 

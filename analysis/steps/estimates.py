@@ -39,18 +39,25 @@ def on_grid(exact: Exact, values: np.ndarray, axis: int | None = None, transform
     return Estimate(mean, median, float(np.sqrt(max(second - mean**2, 0.0))), lo, hi, "exact", exact.error)
 
 
-def mixture(exact: Exact, component_cdf: Callable[[dict, float], np.ndarray],
+def mixture(exact: Exact, component_cdf: Callable[[dict], Callable[[float], np.ndarray]],
             component_moments: Callable[[dict], tuple[np.ndarray, np.ndarray]]) -> Estimate:
     """A quantity whose distribution given the parameters is known (θ of a new report, a report's θ_i, the
     target arm's θ): its posterior is the mixture of those distributions over the grid, summarised from
-    its CDF and moments (the functions take the named variables at the support nodes)."""
+    its CDF and moments. The functions take the named variables at the support nodes; `component_cdf`
+    returns the CDF there as a function of x (so that what does not depend on x is computed once)."""
     support = exact.support_values()
     grid = exact.grid
-    median, lo, hi = (grid.mixture_quantile(lambda x: component_cdf(support, x), q) for q in (0.5, LOWER, UPPER))
+    cdf = component_cdf(support)
+    median, lo, hi = (grid.mixture_quantile(cdf, q) for q in (0.5, LOWER, UPPER))
     first, second = component_moments(support)
     mean, raw_second = grid.expectation(first), grid.expectation(second)
     return Estimate(mean, float(median), float(np.sqrt(max(raw_second - mean**2, 0.0))), float(lo), float(hi),
                     "exact", exact.error)
+
+
+def pointwise(cdf: Callable[[dict, float], np.ndarray]) -> Callable[[dict], Callable[[float], np.ndarray]]:
+    """A component CDF written as cdf(values, x), in the form `mixture` takes."""
+    return lambda values: lambda x: cdf(values, x)
 
 
 def of_distribution(distribution) -> Estimate:

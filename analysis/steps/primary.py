@@ -99,7 +99,7 @@ def exact_population(family: ModuleType, exact: Exact) -> Population:
         hyper = {"mu": est.on_grid(exact, values["mu"], axis=0, transform=lambda x: x),
                  "tau": est.on_grid(exact, values["tau"])}
         expit_mu = est.on_grid(exact, values["mu"], axis=0, transform=special.expit)
-    predictive = est.mixture(exact, family.new_theta_cdf, family.new_theta_moments)
+    predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments)
     return Population(pooled, predictive, est.on_grid(exact, family.heterogeneity_sd(values)), hyper, expit_mu, exact)
 
 
@@ -122,7 +122,8 @@ def population(cache: ModelCache, config: Config, reports: Reports, tolerance: f
 
 
 def pooled_and_predictive(family: ModuleType, exact: Exact) -> Population:
-    return Population(pooled_estimate(family, exact), est.mixture(exact, family.new_theta_cdf, family.new_theta_moments),
+    predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments)
+    return Population(pooled_estimate(family, exact), predictive,
                       None, None, None, exact)
 
 
@@ -132,7 +133,8 @@ def exact_reports(family: ModuleType, grid: Exact, reports: Reports, data: Binom
     for i, rid in enumerate(data.report_ids):
         row = reports.covariates[i:i + 1] if reports.n_covariates else None
         y, n = int(reports.y[i]), int(reports.n[i])
-        out[rid] = est.mixture(grid, lambda v, x, y=y, n=n, row=row: family.report_theta_cdf(v, y, n, x, row),
+        cdf = est.pointwise(lambda v, x, y=y, n=n, row=row: family.report_theta_cdf(v, y, n, x, row))
+        out[rid] = est.mixture(grid, cdf,
                                lambda v, y=y, n=n, row=row: family.report_theta_moments(v, y, n, row))
     return out
 

@@ -52,9 +52,10 @@ class _Omega:
         self.reports = type(base)(base.y, base.n, base.covariates, in_scope(mechanism, data.n), 1.0)
         self.spec = model_spec(config.model.family, self.reports, config.model.prior)
         self.unadjusted = model_spec(config.model.family, base, config.model.prior)
+        boxes = {w: quadrature.box(cache, self.spec, self.values(w)) for w in (1.0, STRONG, omega_min)}
         ends = [quadrature.posterior(cache, self.spec, headline(self.family, predictive=False), values=self.values(w),
-                                     tolerance=self.family.quadrature_tolerance) for w in (1.0, omega_min)]
-        self.box = quadrature.union(*(quadrature.box(cache, self.spec, self.values(w)) for w in (1.0, STRONG, omega_min)))
+                                     on=boxes[w], tolerance=self.family.quadrature_tolerance) for w in (1.0, omega_min)]
+        self.box = quadrature.union(*boxes.values())
         self.nodes = max(e.nodes for e in ends)
         self.error = max(e.error for e in ends)
         self._cache: dict[float, Exact] = {}
@@ -88,8 +89,9 @@ def analyse(inputs: Inputs, primary: Primary, cache: ModelCache) -> Publication:
         single = _Omega(inputs, cache, "single_patient", min(settings.single_patient_scenarios))
         scenarios += tuple(_scenario(single, w, primary, f"publication_single_w{round(100 * w):03d}")
                            for w in settings.single_patient_scenarios)
+    failures = _Failures(primary, family, omega.unadjusted, omega.cache)
     tipping = tuple(
-        _tipping(omega, primary, family, quantity, threshold, settings.omega_min)
+        _tipping(omega, failures, quantity, threshold, settings.omega_min)
         for quantity, threshold in [("mean", t) for t in settings.thresholds] + [("lower", settings.lower_bound_threshold)])
     averaged = {prior: _averaged(family, exacts, nodes, weights, prior, settings.omega_min)
                 for prior in ("log_uniform", "uniform")}
@@ -118,56 +120,72 @@ def _scenario(omega: _Omega, weight: float, primary: Primary, variant: str) -> S
                     population.pooled, population.predictive, population.pooled.mean - primary.pooled.mean)
 
 
-def _tipping(omega: _Omega, primary: Primary, family: ModuleType, quantity: str, threshold: float,
-             omega_min: float) -> TippingPoint:
+def _tipping(omega: _Omega, failures: "_Failures", quantity: str, threshold: float, omega_min: float) -> TippingPoint:
     """The ω at which the pooled mean (or its 95% lower bound) falls to `threshold`, by root-finding in
     log ω on the exact posteriors; and the unpublished single-patient failures that would do the same."""
     def value(log_w: float) -> float:
         pooled = omega.pooled(math.exp(log_w))
         return (pooled.mean if quantity == "mean" else pooled.lo) - threshold
 
-    failures = _failures(primary, family, quantity, threshold, omega.unadjusted, omega.cache)
+    count = failures.needed(quantity, threshold)
     if value(0.0) <= 0:
         return TippingPoint(quantity, threshold, True, 1.0, 1.0, 0)
     if value(math.log(omega_min)) > 0:
-        return TippingPoint(quantity, threshold, False, None, None, failures)
+        return TippingPoint(quantity, threshold, False, None, None, count)
     root = optimize.brentq(value, math.log(omega_min), 0.0, xtol=1e-6)
-    return TippingPoint(quantity, threshold, True, math.exp(root), math.exp(-root), failures)
+    return TippingPoint(quantity, threshold, True, math.exp(root), math.exp(-root), count)
 
 
-def _failures(primary: Primary, family: ModuleType, quantity: str, threshold: float, spec, cache) -> int | None:
+class _Failures:
     """The smallest number m of added single-patient reports with no response (likelihood p(0 | 1, φ)^m)
-    that brings the unadjusted estimand to `threshold`; None beyond `MAX_FAILURES` or without a grid. The
-    posteriors for 0..m failures lie between those for 0 and m, so one box holding both serves them all."""
-    if primary.exact is None:
-        return None
+    that brings the unadjusted estimand to a threshold; None beyond `MAX_FAILURES` or without a grid. The
+    posteriors for 0..m failures lie between those for 0 and m, so one box holding both serves them all.
+    The posteriors of the doubling search are shared by every threshold."""
 
-    def log_failure(named):
-        return family.log_marginal(named, [0], [1])[..., 0]
+    def __init__(self, primary: Primary, family: ModuleType, spec, cache: ModelCache):
+        self.primary, self.family, self.spec, self.cache = primary, family, spec, cache
+        self._with: dict[int, Exact] = {}
+        self._between: dict[int, tuple[Exact, np.ndarray]] = {}
 
-    def estimand(exact: Exact) -> float:
-        pooled = pooled_estimate(family, exact)
+    def _log_failure(self, named):
+        return self.family.log_marginal(named, [0], [1])[..., 0]
+
+    def _estimand(self, exact: Exact, quantity: str) -> float:
+        pooled = pooled_estimate(self.family, exact)
         return pooled.mean if quantity == "mean" else pooled.lo
 
-    def with_failures(m: int) -> Exact:
-        return quadrature.posterior(cache, spec, headline(family, predictive=False),
-                                    extra=lambda named: m * log_failure(named), tolerance=1e-4)
+    def _with_failures(self, m: int) -> Exact:
+        if m not in self._with:
+            self._with[m] = quadrature.posterior(self.cache, self.spec, headline(self.family, predictive=False),
+                                                 extra=lambda named: m * self._log_failure(named), tolerance=1e-4)
+        return self._with[m]
 
-    if estimand(primary.exact) <= threshold:
-        return 0
-    high = 8
-    while not estimand(with_failures(high)) <= threshold:
-        high *= 2
-        if high > MAX_FAILURES:
+    def _grid_up_to(self, high: int) -> tuple[Exact, np.ndarray]:
+        """One grid holding the posteriors for 0..`high` failures, and the log likelihood of one failure on it."""
+        if high not in self._between:
+            failed = quadrature.box(self.cache, self.spec, extra=lambda v: high * self._log_failure(v))
+            region = quadrature.union(quadrature.box(self.cache, self.spec), failed)
+            base = quadrature.on_box(self.cache, self.spec, region, self.primary.exact.nodes)
+            self._between[high] = base, self._log_failure(base.values)
+        return self._between[high]
+
+    def needed(self, quantity: str, threshold: float) -> int | None:
+        if self.primary.exact is None:
             return None
-    region = quadrature.union(quadrature.box(cache, spec), quadrature.box(cache, spec, extra=lambda v: high * log_failure(v)))
-    base = quadrature.on_box(cache, spec, region, primary.exact.nodes)
-    per_failure = log_failure(base.values)
-    lo, hi = 0, high
-    while hi - lo > 1:
-        middle = (lo + hi) // 2
-        lo, hi = (lo, middle) if estimand(base.reweighted(middle * per_failure)) <= threshold else (middle, hi)
-    return hi
+        if self._estimand(self.primary.exact, quantity) <= threshold:
+            return 0
+        high = 8
+        while not self._estimand(self._with_failures(high), quantity) <= threshold:
+            high *= 2
+            if high > MAX_FAILURES:
+                return None
+        base, per_failure = self._grid_up_to(high)
+        lo, hi = 0, high
+        while hi - lo > 1:
+            middle = (lo + hi) // 2
+            below = self._estimand(base.reweighted(middle * per_failure), quantity) <= threshold
+            lo, hi = (lo, middle) if below else (middle, hi)
+        return hi
 
 
 def _averaged(family: ModuleType, exacts: list[Exact], omegas: np.ndarray, rule: np.ndarray, prior: str,

@@ -115,7 +115,7 @@ def _target(inputs: Inputs, estimates: Population, drug: str | None) -> Estimate
     w, vague = config.borrowing.robust_weight, config.borrowing.vague
     grid = estimates.exact
     joined = grid.reweighted(joint.target_log_likelihood(family, grid.values, y, n, w, vague))
-    return est.mixture(joined, lambda v, x: joint.target_theta_cdf(family, v, y, n, w, vague, x),
+    return est.mixture(joined, lambda v: joint.target_theta_cdf(family, v, y, n, w, vague),
                        lambda v: joint.target_theta_moments(family, v, y, n, w, vague))
 
 
