@@ -44,9 +44,12 @@ that tail: E[κ | y] is infinite. κ is summarised by its median and quantiles o
 quantities = ("mu", "u", "kappa")
 """Constrained quantities the model defines (besides `beta`), for draws and grid points alike."""
 bounds = {"mu": (0.0, 1.0), "u": (0.0, None), "heterogeneity_sd": (0.0, 0.5)}
+"""Known limits of the plotted quantities (densities must not leak past them)."""
 quadrature_tolerance = 2e-5
 """Largest change of a headline summary between two grid resolutions at which the grid is accepted."""
-"""Known limits of the plotted quantities (densities must not leak past them)."""
+checked_quantities = ()
+"""Quantities besides the pooled mean whose quantiles the primary grid's refinement also settles (see
+`models.logit_normal`)."""
 
 
 def initial_point(prior: BetaBinomialPrior, n_covariates: int = 0) -> dict:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import special, stats
+from scipy.optimize import brentq
 
 from exact_posteriors import RAT_N, RAT_Y, beta_binomial, beta_binomial_predictive_quantile
 from models.grid import (
@@ -216,6 +217,40 @@ def test_skewed_posterior_with_known_marginals():
     assert close(grid.log_evidence, 1.25, 1e-6)
     for q in (0.025, 0.5, 0.975):
         assert close(grid.marginal_quantile(0, q), np.log(stats.gamma.ppf(q, shape)), 1e-6), q
+
+
+def test_quantile_of_a_quantity_increasing_along_an_axis_converges_spectrally():
+    """g = x1 + x2² / 4 over a correlated Gaussian (increasing in x1 on every line): its quantiles by
+    the lines' conditional CDFs, against the exact CDF (1-D quadrature over x2 of the conditional normal
+    CDF of x1); already at 41 nodes per axis
+    far closer than the smoothed estimator, which converges algebraically."""
+    mean, sd, corr = np.array([1.0, -0.5]), np.array([0.7, 0.9]), np.array([[1.0, 0.6], [0.6, 1.0]])
+    _, log_density = gaussian(mean, sd, corr, log_constant=0.0)
+    box = posterior_box(log_density, mean, sd)
+
+    def exact_cdf(t: float) -> float:
+        x2 = np.linspace(mean[1] - 12 * sd[1], mean[1] + 12 * sd[1], 20001)
+        conditional_mean = mean[0] + corr[0, 1] * sd[0] / sd[1] * (x2 - mean[1])
+        conditional_sd = sd[0] * np.sqrt(1 - corr[0, 1] ** 2)
+        density = stats.norm.pdf(x2, mean[1], sd[1])
+        inner = stats.norm.cdf((t - x2**2 / 4 - conditional_mean) / conditional_sd)
+        return float(np.trapezoid(density * inner, x2))
+
+    exact = {q: brentq(lambda t: exact_cdf(t) - q, -30.0, 30.0, xtol=1e-14) for q in (0.025, 0.5, 0.975)}
+    for nodes, tolerance in ((41, 1e-6), (81, 1e-10)):
+        grid = grid_on_box(log_density, box, nodes)
+        x1, x2 = grid.mesh()
+        g = x1 + x2**2 / 4
+        on_lines = grid.monotone_quantile(0, g, lambda t: t - grid.axes[1] ** 2 / 4, list(exact))
+        assert np.max(np.abs(on_lines - list(exact.values()))) < tolerance, (nodes, on_lines)
+    assert abs(grid.quantile(g, 0.025) - exact[0.025]) > 1e3 * abs(on_lines[0] - exact[0.025])
+
+
+def test_quantile_along_an_axis_falls_back_where_the_density_reaches_the_axis_ends():
+    grid = GridPosterior((np.linspace(0, 1, 41), np.linspace(-5, 5, 41)),
+                         -0.5 * np.add.outer(np.zeros(41), np.linspace(-5, 5, 41) ** 2))
+    x1, x2 = grid.mesh()
+    assert grid.monotone_quantile(0, x1 + x2, lambda t: t - grid.axes[1], 0.3) == grid.quantile(x1 + x2, 0.3)
 
 
 def test_mixture_quantile_and_mean():

@@ -252,3 +252,18 @@ def test_draws_do_not_depend_on_how_chains_are_spread_over_threads(model_cache):
         draws[cores] = fit(model_cache, spec, config.sampling, 5, config.diagnostics).posterior["mu"].values
     np.testing.assert_array_equal(draws[1], draws[2])
     np.testing.assert_array_equal(draws[1], draws[4])
+
+
+def test_logit_normal_pooled_location_inverts_the_population_mean():
+    """μ*(t, τ) with E[expit(μ* + τz)] = t, for τ from 0 to 10⁴ (a half-Cauchy's tail), inside the bracket;
+    the bracket's ends where the mean cannot reach t within it."""
+    from models import logit_normal
+
+    tau = np.concatenate([[0.0], np.geomspace(1e-6, 1e4, 60)])
+    for t in (0.02, 0.3, 0.716706, 0.95, 0.999):
+        mu = logit_normal.pooled_location(t, tau, -60.0, 60.0)
+        mean = logit_normal.population_mean(mu, tau)
+        inside = (mu > -60.0) & (mu < 60.0)
+        assert np.all(np.abs(mean[inside] - t) < 1e-12), t
+        assert np.all(inside[tau <= 10.0])
+        assert np.all(np.where(mu == 60.0, mean <= t, True)) and np.all(np.where(mu == -60.0, mean >= t, True))

@@ -55,6 +55,17 @@ def mixture(exact: Exact, component_cdf: Callable[[dict], Callable[[float], np.n
                     "exact", exact.error)
 
 
+def increasing_along(exact: Exact, values: np.ndarray, axis: int, position: Callable[[float], np.ndarray]) -> Estimate:
+    """A quantity that increases along one grid axis on every line parallel to it (`position(t)`: where it
+    equals t on each line): quantiles from the lines' conditional CDFs (`GridPosterior.monotone_quantile`),
+    spectrally accurate like a marginal's; mean and sd as `on_grid`."""
+    grid = exact.grid
+    lo, median, hi = (float(v) for v in grid.monotone_quantile(axis, values, position, [LOWER, 0.5, UPPER]))
+    mean = grid.expectation(values)
+    second = grid.expectation(np.asarray(values, dtype=float) ** 2)
+    return Estimate(mean, median, float(np.sqrt(max(second - mean**2, 0.0))), lo, hi, "exact", exact.error)
+
+
 def pointwise(cdf: Callable[[dict, float], np.ndarray]) -> Callable[[dict], Callable[[float], np.ndarray]]:
     """A component CDF written as cdf(values, x), in the form `mixture` takes."""
     return lambda values: lambda x: cdf(values, x)

@@ -57,9 +57,10 @@ class Population:
 # --- exact ----------------------------------------------------------------------------------------------
 
 
-def headline(family: ModuleType, predictive: bool = True):
+def headline(family: ModuleType, predictive: bool = True, spread: bool = False):
     """The summaries whose change between two grid resolutions decides when the grid is fine enough: the
-    pooled mean and its bounds, and (`predictive`) the lower bound for a new report."""
+    pooled mean and its bounds, (`predictive`) the lower bound for a new report, and (`spread`: the
+    primary's whole population) the quantiles of the family's `checked_quantities`."""
 
     def checked(exact: Exact) -> dict[str, float]:
         pooled = pooled_estimate(family, exact)
@@ -67,6 +68,10 @@ def headline(family: ModuleType, predictive: bool = True):
         if predictive:
             support = exact.support_values()
             out["predictive_lo"] = exact.grid.mixture_quantile(lambda x: family.new_theta_cdf(support, x), est.LOWER)
+        if spread:
+            for name in family.checked_quantities:
+                summary = est.on_grid(exact, getattr(family, name)(exact.values))
+                out |= {f"{name}_lo": summary.lo, f"{name}_median": summary.median, f"{name}_hi": summary.hi}
         return {k: float(v) for k, v in out.items()}
 
     return checked
@@ -76,7 +81,13 @@ def pooled_estimate(family: ModuleType, exact: Exact) -> Estimate:
     """The pooled mean alone (cheaper than the whole population: for sweeps over a data value)."""
     if family.__name__.endswith("beta_binomial"):
         return est.on_grid(exact, exact.values["mu"], axis=0, transform=special.expit)
-    return est.on_grid(exact, family.pooled(exact.values))
+    values = exact.values
+    if not np.allclose(values["mu"], exact.grid.mesh()[0]):  # the pooled mean increases along μ: is axis 0 μ?
+        return est.on_grid(exact, family.pooled(values))
+    tau_per_line = values["tau"][0]
+    lower, upper = exact.grid.axes[0][[0, -1]]
+    return est.increasing_along(exact, family.pooled(values), 0,
+                                lambda t: family.pooled_location(t, tau_per_line, lower, upper))
 
 
 def exact_population(family: ModuleType, exact: Exact) -> Population:
@@ -104,11 +115,12 @@ def exact_population(family: ModuleType, exact: Exact) -> Population:
 
 
 def exact(cache: ModelCache, family: ModuleType, spec: ModelSpec, prior: bool = False,
-          tolerance: float | None = None, predictive: bool = True) -> Exact | None:
-    """The grid posterior (or prior) of `spec`, or None when the model has too many parameters."""
+          tolerance: float | None = None, predictive: bool = True, spread: bool = False) -> Exact | None:
+    """The grid posterior (or prior) of `spec`, or None when the model has too many parameters; the
+    arguments after `tolerance` say which summaries settle its resolution (`headline`)."""
     if quadrature.parameters(cache, spec) > quadrature.MAX_PARAMETERS:
         return None
-    return quadrature.posterior(cache, spec, headline(family, predictive), prior=prior,
+    return quadrature.posterior(cache, spec, headline(family, predictive, spread), prior=prior,
                                 tolerance=tolerance or family.quadrature_tolerance)
 
 
@@ -116,8 +128,7 @@ def population(cache: ModelCache, config: Config, reports: Reports, tolerance: f
     """The exact pooled and new-report estimates of a config's model on these reports (None: too many
     parameters); `tolerance`: the grid's (the family's by default)."""
     family = FAMILIES[config.model.family]
-    grid = exact(cache, family, model_spec(config.model.family, reports, config.model.prior), tolerance=tolerance,
-                 predictive=False)
+    grid = exact(cache, family, model_spec(config.model.family, reports, config.model.prior), tolerance=tolerance)
     return None if grid is None else pooled_and_predictive(family, grid)
 
 
@@ -265,7 +276,7 @@ def analyse(inputs: Inputs, cache: ModelCache) -> Primary:
     seeds = Seeds(config.sampling.seed)
     reports = model_reports(config, data, inputs.design)
     spec = model_spec(config.model.family, reports, config.model.prior)
-    grid = exact(cache, family, spec)
+    grid = exact(cache, family, spec, spread=True)
     fitted = nuts(cache, config, reports, data, seeds)
     posterior = fitted.posterior
     from_draws = draws_population(family, posterior)
