@@ -120,7 +120,7 @@ def _scenario(omega: _Omega, weight: float, primary: Primary, variant: str) -> S
                     population.pooled, population.predictive, population.pooled.mean - primary.pooled.mean)
 
 
-def _tipping(omega: _Omega, failures: "_Failures", quantity: str, threshold: float, omega_min: float) -> TippingPoint:
+def _tipping(omega: _Omega, failures: _Failures, quantity: str, threshold: float, omega_min: float) -> TippingPoint:
     """The ω at which the pooled mean (or its 95% lower bound) falls to `threshold`, by root-finding in
     log ω on the exact posteriors; and the unpublished single-patient failures that would do the same."""
     def value(log_w: float) -> float:
