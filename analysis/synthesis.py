@@ -52,6 +52,8 @@ def synthesise(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity:
         steps = cumulative.analyse(inputs, cache) if config.cumulative.enabled else None
     with clock.phase("graded"):
         grades = graded.analyse(inputs, cache) if config.graded.enabled else None
+        if config.graded.enabled and grades is None:
+            skipped["graded"] = "no report grades an outcome beyond any response"
     target = None
     if target_drug is not None:
         arm = inputs.target(target_drug)

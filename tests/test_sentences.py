@@ -150,7 +150,9 @@ def test_no_sentence_with_an_empty_slot_and_no_other_conditions_name(page):
 
 
 def test_an_outcome_no_report_graded_is_not_headlined(other_run, tmp_path, model_cache):
-    """A data set whose reports grade only any response: the bottom line speaks of no deeper outcome."""
+    """A data set whose reports grade only any response: the graded-outcome model is not fitted (it would only
+    repeat the primary analysis, its deeper outcomes their prior), the run says why, and the bottom line
+    speaks of no deeper outcome."""
     import pandas as pd
 
     from analysis import fit
@@ -163,3 +165,5 @@ def test_an_outcome_no_report_graded_is_not_headlined(other_run, tmp_path, model
     assert fit.main(["--data", str(data), "--out", str(tmp_path / "out"), "--no-sensitivity"], cache=model_cache) == 0
     body = Page(tmp_path / "out").body.split("2. What this evidence cannot say")[0]
     assert "marked" not in body and "clearance" not in body
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "graded" not in summary and "beyond any response" in summary["skipped"]["graded"]

@@ -40,13 +40,17 @@ STAGES_OF = {"any_response": (0,), "marked": (0, 1), "complete": (0, 1, 2), "sus
 
 
 def graded_counts(inputs: Inputs) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """The reports of the analysis set that grade at least one stage, their counts and sizes."""
+    """The reports of the analysis set that grade at least one stage, their counts and sizes; none when no
+    report grades a stage beyond any response (the model would only repeat the primary analysis of any
+    response, and the deeper outcomes would be their prior: a user's table of responders alone)."""
     config, table = inputs.config, inputs.table
     rows = table.frame[selected_reports(table, config.data.drug, selection(config.data, table, inputs.appraisal))]
     for column in sequential.COUNT_COLUMNS:
         if column not in rows:
             rows = rows.assign(**{column: np.nan})
     counts = stage_counts(rows)
+    if not (counts[:, 1:] >= 0).any():
+        return (), counts[:0], np.zeros(0, dtype=np.int64)
     keep = (counts >= 0).any(axis=1)
     n = rows["n_treated"].to_numpy(dtype=np.int64)[keep]
     counts = counts[keep]
@@ -56,7 +60,8 @@ def graded_counts(inputs: Inputs) -> tuple[tuple[str, ...], np.ndarray, np.ndarr
 
 
 def analyse(inputs: Inputs, cache: ModelCache) -> Graded | None:
-    """The sequential model fitted to the graded counts; None when no report grades any stage."""
+    """The sequential model fitted to the graded counts; None when no report grades a stage beyond any
+    response (`graded_counts`)."""
     config = inputs.config
     report_ids, counts, n = graded_counts(inputs)
     if not report_ids:
