@@ -267,3 +267,13 @@ def test_logit_normal_pooled_location_inverts_the_population_mean():
         assert np.all(np.abs(mean[inside] - t) < 1e-12), t
         assert np.all(inside[tau <= 10.0])
         assert np.all(np.where(mu == 60.0, mean <= t, True)) and np.all(np.where(mu == -60.0, mean >= t, True))
+
+
+def test_reports_share_a_row_when_counts_and_covariates_agree():
+    reports = Reports(np.array([1, 3, 1, 1, 3]), np.array([1, 4, 1, 2, 4]),
+                      np.array([[0.5], [0.0], [0.5], [0.5], [1.0]]))
+    first, row = reports.distinct()
+    assert len(first) == 4 and row[0] == row[2] and len({row[0], row[1], row[3], row[4]}) == 4
+    for i in range(len(reports)):
+        j = first[row[i]]
+        assert (reports.y[j], reports.n[j], reports.covariates[j, 0]) == (reports.y[i], reports.n[i], reports.covariates[i, 0])

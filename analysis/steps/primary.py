@@ -139,30 +139,33 @@ def pooled_and_predictive(family: ModuleType, exact: Exact) -> Population:
 
 
 def exact_reports(family: ModuleType, grid: Exact, reports: Reports, data: BinomialData) -> dict[str, Estimate]:
-    """Each report's θ_i: the mixture over the grid of its exact conditional distribution."""
-    out = {}
-    for i, rid in enumerate(data.report_ids):
+    """Each report's θ_i: the mixture over the grid of its exact conditional distribution (once per
+    distinct row of counts and covariates)."""
+    first, row_of = reports.distinct()
+    estimates = []
+    for i in first:
         row = reports.covariates[i:i + 1] if reports.n_covariates else None
         y, n = int(reports.y[i]), int(reports.n[i])
         cdf = est.pointwise(lambda v, x, y=y, n=n, row=row: family.report_theta_cdf(v, y, n, x, row))
-        out[rid] = est.mixture(grid, cdf,
-                               lambda v, y=y, n=n, row=row: family.report_theta_moments(v, y, n, row))
-    return out
+        estimates.append(est.mixture(grid, cdf,
+                                     lambda v, y=y, n=n, row=row: family.report_theta_moments(v, y, n, row)))
+    return {rid: estimates[row_of[i]] for i, rid in enumerate(data.report_ids)}
 
 
 def exact_loo(family: ModuleType, grid: Exact, reports: Reports, refit) -> np.ndarray:
     """log p(y_i | y_−i) for every report, exactly: −log E_post[1 / p(y_i | φ)] on the grid. Where leaving
     the report out moves the posterior to the grid's edge, that report's term comes from a grid of its
     own (`refit(i)` returns the log predictive density)."""
-    log_lik = family.log_marginal(grid.values, reports.y, reports.n, reports.covariates)
-    terms = np.empty(len(reports))
-    for i in range(len(reports)):
-        without = grid.reweighted(-log_lik[..., i])
+    first, row_of = reports.distinct()
+    log_lik = family.log_marginal(grid.values, reports.y[first], reports.n[first], reports.covariates[first])
+    terms = np.empty(first.size)
+    for j, i in enumerate(first):
+        without = grid.reweighted(-log_lik[..., j])
         if not without.contains():
-            terms[i] = refit(i)
+            terms[j] = refit(i)
         else:
-            terms[i] = -grid.grid.log_expectation(-log_lik[..., i])
-    return terms
+            terms[j] = -grid.grid.log_expectation(-log_lik[..., j])
+    return terms[row_of]
 
 
 # --- draws ------------------------------------------------------------------------------------------------
@@ -292,7 +295,7 @@ def analyse(inputs: Inputs, cache: ModelCache) -> Primary:
         headline_population = exact_population(family, grid)
         prior_grid = exact(cache, family, spec, prior=True)
         prior_population = exact_population(family, prior_grid)
-        theta = exact_reports(family, grid, reports, data) if len(data) <= EXACT_REPORTS else None
+        theta = exact_reports(family, grid, reports, data) if reports.distinct()[0].size <= EXACT_REPORTS else None
 
         def refit(i: int) -> float:
             keep = np.arange(len(reports)) != i
@@ -314,8 +317,11 @@ def analyse(inputs: Inputs, cache: ModelCache) -> Primary:
         loo = Loo("psis", float(pointwise.sum()), float(np.sqrt(len(data) * np.var(pointwise))),
                   dict(zip(data.report_ids, pointwise.tolist())), checks.comparison(pointwise, complete), psis)
         check, method = None, "draws"
-    if theta is None:
-        theta = {rid: est.of_draws(posterior["theta"].sel(report=rid).values) for rid in data.report_ids}
+    if theta is None:  # once per distinct row: reports that share one have the same posterior θ
+        first, row_of = reports.distinct()
+        draws = posterior["theta"].sel(report=list(data.report_ids)).transpose("chain", "draw", "report").values
+        summaries = [est.of_draws(draws[..., i]) for i in first]
+        theta = {rid: summaries[row_of[i]] for i, rid in enumerate(data.report_ids)}
     report_rows = {rid: ReportEstimate(int(n), int(y), years.get(rid), raw[rid], theta[rid])
                    for rid, y, n in zip(data.report_ids, data.y, data.n)}
     return Primary(
@@ -333,8 +339,9 @@ def analyse(inputs: Inputs, cache: ModelCache) -> Primary:
 
 
 EXACT_REPORTS = 60
-"""Up to this many reports each report's θ_i is summarised exactly (a mixture over the grid per report);
-beyond it, from the draws (the per-report table is an appendix, and the cost grows with the reports)."""
+"""Up to this many distinct rows of counts and covariates each report's θ_i is summarised exactly (a
+mixture over the grid per row); beyond it, from the draws (the per-report table is an appendix, and the
+cost grows with the rows)."""
 
 
 def _weights(population: Population, data: BinomialData) -> dict[str, float]:

@@ -162,8 +162,9 @@ def leave_one_out(inputs: Inputs, primary: Primary, cache: ModelCache, target_dr
     family = FAMILIES[config.model.family]
     reports = primary.reports_input
     rows, seen = [], {}
+    _, row_of = reports.distinct()
     for i, rid in enumerate(data.report_ids):
-        key = (int(reports.y[i]), int(reports.n[i]), tuple(reports.covariates[i]))
+        key = row_of[i]
         base = {"variant": f"loo_{rid}", "group": "leave one out", "kind": "choice", "description": f"Without {rid}"}
         subset = data.subset(np.arange(len(data)) != i)
         if len(subset) == 0:
