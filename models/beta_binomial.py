@@ -95,13 +95,13 @@ def build_model(reports: Reports, prior: BetaBinomialPrior) -> pm.Model:
             shift = pt.log(mu) - pt.log1p(-mu) + data["covariates"] @ beta
             location, complement = pm.math.invlogit(shift), pm.math.invlogit(-shift)
         pm.CustomDist(
-            "y", location, kappa, data["n_treated"],
-            logp=beta_binomial_logp, random=_beta_binomial_random, observed=data["responders"], dims="report",
+            "y", location, kappa, data["n_treated"], data["multiplicity"],
+            logp=_counted_logp, random=_beta_binomial_random, observed=data["responders"], dims="report",
         )
         pm.Potential("publication", log_selection(
             data["responders"], data["n_treated"],
             sf.pt_log_all_responded(location * kappa, complement * kappa, data["n_treated"]),
-            data["publication_scope"], data["publication_weight"]))
+            data["publication_scope"], data["publication_weight"], data["multiplicity"]))
     return model
 
 
@@ -110,7 +110,12 @@ def beta_binomial_logp(y, mu, kappa, n):
     return sf.pt_log_betabinom(y, n, mu * kappa, (1 - mu) * kappa)
 
 
-def _beta_binomial_random(mu, kappa, n, rng=None, size=None):
+def _counted_logp(y, mu, kappa, n, multiplicity):
+    """A row's log likelihood times the number of reports it stands for (`Reports.compressed`)."""
+    return multiplicity * beta_binomial_logp(y, mu, kappa, n)
+
+
+def _beta_binomial_random(mu, kappa, n, multiplicity=None, rng=None, size=None):
     return rng.binomial(n, rng.beta(mu * kappa, (1 - mu) * kappa, size=size))
 
 

@@ -77,20 +77,21 @@ def build_model(reports: Reports, prior: LogitNormalPrior) -> pm.Model:
         if reports.n_covariates:
             beta = pm.Normal("beta", 0.0, data["slope_sd"], dims="covariate")
             location = mu + data["covariates"] @ beta
-        pm.CustomDist("y", location, tau, data["n_treated"], logp=_marginal_logp, random=_random,
-                      observed=data["responders"], dims="report")
+        pm.CustomDist("y", location, tau, data["n_treated"], data["multiplicity"], logp=_marginal_logp,
+                      random=_random, observed=data["responders"], dims="report")
         pm.Potential("publication", log_selection(
             data["responders"], data["n_treated"],
             sf.pt_logit_normal_log_marginal(data["n_treated"], data["n_treated"], location, tau),
-            data["publication_scope"], data["publication_weight"]))
+            data["publication_scope"], data["publication_weight"], data["multiplicity"]))
     return model
 
 
-def _marginal_logp(y, location, tau, n):
-    return sf.pt_logit_normal_log_marginal(y, n, location, tau)
+def _marginal_logp(y, location, tau, n, multiplicity):
+    """A row's log marginal likelihood times the number of reports it stands for (`Reports.compressed`)."""
+    return multiplicity * sf.pt_logit_normal_log_marginal(y, n, location, tau)
 
 
-def _random(location, tau, n, rng=None, size=None):
+def _random(location, tau, n, multiplicity=None, rng=None, size=None):
     return rng.binomial(n, expit(location + tau * rng.standard_normal(size)))
 
 

@@ -26,12 +26,14 @@ def pad_rows(values, size: int) -> np.ndarray:
 
 
 def report_values(reports, slope_sd: float) -> dict:
-    """The `pm.Data` values every report-level family shares: counts, publication scope and weight, and
-    the covariates with their slopes' prior scale (when there are any), padded to `padded_size`."""
+    """The `pm.Data` values every report-level family shares: counts, how many reports each row stands
+    for, publication scope and weight, and the covariates with their slopes' prior scale (when there are
+    any), padded to `padded_size`."""
     size = padded_size(len(reports))
     values = {
         "responders": pad(reports.y, size),
         "n_treated": pad(reports.n, size),
+        "multiplicity": np.concatenate([reports.multiplicity, np.zeros(size - len(reports))]),
         "publication_scope": pad(reports.selected, size),
         "publication_weight": np.float64(reports.publication_weight),
     }

@@ -30,8 +30,9 @@ def in_scope(mechanism: str, n) -> np.ndarray:
     raise ValueError(f"unknown publication mechanism {mechanism!r} (known: {', '.join(MECHANISMS)})")
 
 
-def log_selection(y, n, log_p_all_responded, selected, weight):
-    """Σ over reports in scope of log P(pub | y_i) − log P(pub | population, n_i).
+def log_selection(y, n, log_p_all_responded, selected, weight, multiplicity):
+    """Σ over reports in scope of log P(pub | y_i) − log P(pub | population, n_i), each row's term counted
+    `multiplicity` times.
 
     Behind a conditional on "any report in scope", so that a model without selection does not pay for
     P(y = n) at every gradient (the logit-normal's quadrature is most of its cost otherwise): PyTensor
@@ -39,4 +40,5 @@ def log_selection(y, n, log_p_all_responded, selected, weight):
     in_scope = pt.eq(selected, 1)
     p_all = pt.exp(log_p_all_responded)
     term = pt.switch(pt.lt(y, n), pt.log(weight), 0.0) - pt.log(weight + (1 - weight) * p_all)
-    return ifelse(pt.any(in_scope), pt.sum(pt.switch(in_scope, term, 0.0)), pt.zeros((), dtype=term.dtype))
+    return ifelse(pt.any(in_scope), pt.sum(pt.switch(in_scope, multiplicity * term, 0.0)),
+                  pt.zeros((), dtype=term.dtype))

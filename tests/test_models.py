@@ -159,13 +159,37 @@ def test_reports_model_is_the_joint_model_with_an_empty_target_arm(family):
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("covariates", [False, True])
+def test_reports_sharing_a_row_are_counted_not_repeated(family, covariates):
+    """The programs' model runs over distinct rows (y, n, covariates, in scope of selection), each counted
+    as often as it occurs: the same log density as the model of every report, selection included."""
+    y = np.array([1, 1, 3, 1, 0, 3, 1, 2, 1])
+    n = np.array([1, 1, 4, 1, 2, 4, 1, 2, 3])
+    selected = np.array([1, 1, 0, 1, 1, 1, 0, 1, 1], dtype=bool)
+    x = np.array([[0.5], [0.5], [0.0], [0.5], [-1.0], [0.0], [0.5], [1.0], [-0.5]]) if covariates else None
+    prior = load_config(model={"family": family}).model.prior
+    every = Reports(y, n, x, selected, publication_weight=0.3)
+    rows = every.compressed()
+    assert len(rows) < len(every) and rows.multiplicity.sum() == len(every)
+    plain = FAMILIES[family].build_model(every, prior)
+    counted = model_spec(family, every, prior).build()
+    assert counted["n_treated"].get_value().size == padded_size(len(rows))
+    plain_logp, counted_logp = _logp(plain), _logp(counted)
+    point = plain.initial_point()
+    for shift in (-1.0, 0.0, 1.5):
+        moved = {k: v + shift for k, v in point.items()}
+        assert counted_logp(moved) == pytest.approx(plain_logp(moved), abs=1e-9)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_padding_leaves_the_log_density_unchanged(family):
     """Padded empty reports (n = 0) add exactly nothing: a model padded to 16 reports and one padded to 32
     have the same log density, and the beta-binomial's is the unpadded likelihood plus the priors."""
     prior = load_config(model={"family": family}).model.prior
-    small = model_spec(family, Reports(Y, N), prior).build()
+    build = FAMILIES[family].build_model  # the reports as given (a program's spec would merge the empty ones)
+    small = build(Reports(Y, N), prior)
     extra = np.zeros(20, dtype=np.int64)
-    large = model_spec(family, Reports(np.append(Y, extra), np.append(N, extra)), prior).build()
+    large = build(Reports(np.append(Y, extra), np.append(N, extra)), prior)
     assert small["n_treated"].get_value().size == padded_size(len(Y)) > len(Y)
     assert large["n_treated"].get_value().size > small["n_treated"].get_value().size
     small_logp, large_logp = _logp(small), _logp(large)
