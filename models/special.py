@@ -204,10 +204,25 @@ def _locate(z, cdf, log_f, k):
     return take(z, k), take(z, k + 1), take(cdf, k), take(cdf, k + 1), take(log_f, k), take(log_f, k + 1)
 
 
+DRAW_CHUNK = 1 << 15
+"""Elements per block of `logit_normal_draw_theta`: each carries a grid of 2·points − 1 nodes in several
+arrays, so draws × reports at once (8,000 × 500) would take tens of GB."""
+
+
 def logit_normal_draw_theta(y, n, eta, tau, uniform, points: int = 64):
     """θ = expit(η + τz) drawn from z's conditional given y of n (elementwise, one draw per `uniform` value in
-    (0, 1)), by inverting the CDF of the interpolated density (`_conditional_grid`)."""
-    y, n, eta, tau, uniform = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, eta, tau, uniform)))
+    (0, 1)), by inverting the CDF of the interpolated density (`_conditional_grid`), in blocks of
+    `DRAW_CHUNK` elements."""
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, eta, tau, uniform)))
+    flat = [a.ravel() for a in arrays]
+    out = np.empty(flat[0].size)
+    for start in range(0, out.size, DRAW_CHUNK):
+        block = slice(start, start + DRAW_CHUNK)
+        out[block] = _draw_theta(*(a[block] for a in flat), points)
+    return out.reshape(arrays[0].shape)
+
+
+def _draw_theta(y, n, eta, tau, uniform, points: int):
     z, log_f, cdf = _conditional_grid(y, n, eta, tau, points)
     target = uniform[..., None]
     k = np.clip((cdf <= target).sum(axis=-1) - 1, 0, z.shape[-1] - 2)[..., None]

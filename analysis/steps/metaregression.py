@@ -78,8 +78,9 @@ def _covering_posterior(family, reports, cache: ModelCache, spec) -> Exact:
     leave-one-out posterior is a reweighting of this one."""
     region = quadrature.box(cache, spec)
     coarse = quadrature.on_box(cache, spec, region, quadrature.START_NODES[3])
-    log_lik = family.log_marginal(coarse.values, reports.y, reports.n, reports.covariates)
-    moving = [i for i in range(len(reports)) if not coarse.reweighted(-log_lik[..., i]).contains()]
+    first, _ = reports.distinct()  # reports that share a row of counts and covariates leave the same posterior
+    log_lik = family.log_marginal(coarse.values, reports.y[first], reports.n[first], reports.covariates[first])
+    moving = [i for j, i in enumerate(first) if not coarse.reweighted(-log_lik[..., j]).contains()]
     boxes = [quadrature.box(cache, spec, extra=lambda v, i=i: -_report_log_lik(family, v, reports, i)) for i in moving]
     return quadrature.posterior(cache, spec, _checked(family), on=quadrature.union(region, *boxes), tolerance=TOLERANCE)
 
@@ -106,9 +107,10 @@ def _exact_slope(family, exact: Exact, reports, design: Design, data) -> Slope:
     scale = float(design.scale[0])
     slope = est.on_grid(exact, exact.values["beta"][..., 0] / scale, axis=2, transform=lambda b: b / scale)
     p_negative = float(exact.grid.marginal_cdf(2, 0.0))
-    log_lik = family.log_marginal(exact.values, reports.y, reports.n, reports.covariates)
-    without = {rid: float(exact.grid.reweighted(-log_lik[..., i]).marginal_cdf(2, 0.0))
-               for i, rid in enumerate(data.report_ids)}
+    first, row_of = reports.distinct()  # once per distinct row of counts and covariates
+    log_lik = family.log_marginal(exact.values, reports.y[first], reports.n[first], reports.covariates[first])
+    per_row = [float(exact.grid.reweighted(-log_lik[..., j]).marginal_cdf(2, 0.0)) for j in range(first.size)]
+    without = {rid: per_row[row_of[i]] for i, rid in enumerate(data.report_ids)}
     influential = max(without, key=lambda r: abs(without[r] - p_negative)) if without else None
     return Slope(COVARIATES[name].label, COVARIATES[name].unit, slope, p_negative,
                  None if influential is None else {"report": influential, "p_negative": without[influential]})
