@@ -80,10 +80,10 @@ class Case:
 
 FIT = ("-m", "analysis.fit")
 CASES = {case.name: case for case in (
-    Case("fit_warm", "shipped data, --no-sensitivity", (*FIT, "--no-sensitivity"), "warm", 12),
-    Case("fit_cold", "shipped data, --no-sensitivity", (*FIT, "--no-sensitivity"), "cold", 25),
+    Case("fit_warm", "shipped data, --no-sensitivity", (*FIT, "--no-sensitivity"), "warm", 8),
+    Case("fit_cold", "shipped data, --no-sensitivity", (*FIT, "--no-sensitivity"), "cold", 20),
     Case("full_warm", "shipped data, the default command", FIT, "warm", 20),
-    Case("full_cold", "shipped data, the default command", FIT, "cold", 90),
+    Case("full_cold", "shipped data, the default command", FIT, "cold", 60),
     Case("scale_500", "500 simulated reports, the default command", FIT, "first", 180, 4, "reports:500"),
     Case("scale_5000", "5,000 simulated reports, --no-sensitivity", (*FIT, "--no-sensitivity"), "first", 300, 8,
          "reports:5000"),
