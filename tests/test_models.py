@@ -300,4 +300,5 @@ def test_reports_share_a_row_when_counts_and_covariates_agree():
     assert len(first) == 4 and row[0] == row[2] and len({row[0], row[1], row[3], row[4]}) == 4
     for i in range(len(reports)):
         j = first[row[i]]
-        assert (reports.y[j], reports.n[j], reports.covariates[j, 0]) == (reports.y[i], reports.n[i], reports.covariates[i, 0])
+        assert reports.y[j] == reports.y[i] and reports.n[j] == reports.n[i]
+        assert reports.covariates[j, 0] == reports.covariates[i, 0]

@@ -143,7 +143,8 @@ def _graded_rows(row: dict, inputs: Inputs, cache: ModelCache) -> list[VariantRo
     """One row per outcome beyond any response, from the graded-outcome model of this variant."""
     result = graded_step.analyse(inputs, cache)
     if result is None:
-        return [VariantRow(**row, estimand="none", status="not run", error="no report grades an outcome beyond any response")]
+        return [VariantRow(**row, estimand="none", status="not run",
+                           error="no report grades an outcome beyond any response")]
     failures = "; ".join(result.convergence.failures)
     return [VariantRow(**{**row, "variant": f"{row['variant']}_{key}",
                           "description": f"{row['description']}: P({key}) (all {result.reports_total} reports; "
