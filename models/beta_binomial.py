@@ -219,14 +219,15 @@ def draw_new_theta(values: Mapping, rng: np.random.Generator, covariates: np.nda
     return theta[..., 0] if covariates is None else theta
 
 
-def derive(posterior: xr.Dataset, reports: Reports, rng: np.random.Generator) -> xr.Dataset:
+def derive(posterior: xr.Dataset, reports: Reports, rng: np.random.Generator, per_report: bool = True) -> xr.Dataset:
     """Report θ_i from their exact conditionals, predictive θ_new, the pooled mean μ and the
-    between-report SD of θ."""
+    between-report SD of θ; without `per_report`, no θ_i (a meta-regression reads only the population)."""
     dims = posterior["mu"].dims
-    theta = draw_report_theta(posterior, reports.y, reports.n, reports.covariates, rng)
+    reported = {"theta": (dims + ("report",), draw_report_theta(posterior, reports.y, reports.n, reports.covariates,
+                                                                rng))} if per_report else {}
     return xr.Dataset(
         {
-            "theta": (dims + ("report",), theta),
+            **reported,
             "theta_new": (dims, draw_new_theta(posterior, rng)),
             "pooled": posterior["mu"],
             "heterogeneity_sd": (dims, heterogeneity_sd(posterior)),

@@ -16,6 +16,7 @@ result (`converged`, `note`), never raised.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -103,14 +104,15 @@ def glmm_ml(y, n, nodes: int = 7) -> dict:
                           "between-report variance grows, so τ̂² = ∞ and there is no finite ML fit")
         return result
     x, w = np.polynomial.hermite.hermgauss(nodes)
+    (y, n), m = _distinct(y, n)
     try:
-        tau, mu, loglik = _profile_fit(y, n, x, w)
+        tau, mu, loglik = _profile_fit(y, n, m, x, w)
         if tau >= _TAU_MAX * (1 - 1e-3):
             result["note"] = (f"τ̂ runs to the search bound ({_TAU_MAX:g} on the logit scale): the likelihood keeps "
                               "rising as the between-report variance grows, so there is no finite ML fit")
             return result
         note = ""
-        if loglik - _best_mu(y, n, 0.0, x, w)[1] < _BOUNDARY_GAIN:
+        if loglik - _best_mu(y, n, m, 0.0, x, w)[1] < _BOUNDARY_GAIN:
             # At τ = 0 the model is the common-effect one: μ̂ = logit(Σy / Σn), information Σn·p(1 − p).
             tau, mu = 0.0, math.log(total_y / (total_n - total_y))
             se = math.sqrt(1 / total_y + 1 / (total_n - total_y))
@@ -118,7 +120,7 @@ def glmm_ml(y, n, nodes: int = 7) -> dict:
                     "than binomial sampling alone explains, and the GLMM reduces to the common-effect model")
         else:
             # ℓ is even in τ (v → −v), so |τ| keeps a difference step just below a small τ̂ valid.
-            information = -_hessian(lambda p: _loglik(p[0], abs(p[1]), y, n, x, w), [mu, tau])
+            information = -_hessian(lambda p: _loglik(p[0], abs(p[1]), y, n, m, x, w), [mu, tau])
             variance = np.linalg.inv(information)[0, 0] if np.all(np.linalg.eigvalsh(information) > 0) else -1.0
             if not np.isfinite(variance) or variance <= 0:
                 result["note"] = "the observed information in (μ, τ) is not positive definite at the fit: no SE"
@@ -160,7 +162,14 @@ def _counts(y, n) -> tuple[np.ndarray, np.ndarray]:
 
 def clopper_pearson(y: int, n: int) -> tuple[float, float]:
     """Exact (Clopper-Pearson) 95% interval for a binomial proportion (scipy's `binomtest`)."""
-    interval = stats.binomtest(int(y), int(n)).proportion_ci(CI_PROB, method="exact")
+    return _clopper_pearson(int(y), int(n))
+
+
+@functools.cache
+def _clopper_pearson(y: int, n: int) -> tuple[float, float]:
+    """Each (y, n) solved once: thousands of case reports hold a few hundred distinct counts, and each
+    interval is a root search."""
+    interval = stats.binomtest(y, n).proportion_ci(CI_PROB, method="exact")
     return float(interval.low), float(interval.high)
 
 
@@ -196,12 +205,20 @@ def _agq_terms(mu: float, tau: float, y, n, x, w):
     return log_terms, eta
 
 
-def _loglik(mu: float, tau: float, y, n, x, w) -> float:
-    """Marginal log-likelihood Σ_i log ∫ Binomial(y_i | n_i, expit(μ + τ z)) φ(z) dz, binomial coefficients
-    included (glmer's logLik differs by a constant, which moves no estimate)."""
+def _distinct(y, n) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The distinct (y, n) pairs and how many reports hold each: the likelihood is computed once per pair
+    (thousands of case reports hold a few hundred distinct counts)."""
+    pairs, count = np.unique(np.column_stack([y, n]), axis=0, return_counts=True)
+    return (pairs[:, 0], pairs[:, 1]), count
+
+
+def _loglik(mu: float, tau: float, y, n, m, x, w) -> float:
+    """Marginal log-likelihood Σ_i m_i log ∫ Binomial(y_i | n_i, expit(μ + τ z)) φ(z) dz over distinct counts
+    held by m_i reports, binomial coefficients included (glmer's logLik differs by a constant, which moves
+    no estimate)."""
     log_terms, _ = _agq_terms(mu, tau, y, n, x, w)
     log_choose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
-    return float(np.sum(special.logsumexp(log_terms, axis=1) + log_choose))
+    return float(m @ (special.logsumexp(log_terms, axis=1) + log_choose))
 
 
 def _hessian(f, point, step: float = 1e-4) -> np.ndarray:
@@ -219,33 +236,33 @@ def _hessian(f, point, step: float = 1e-4) -> np.ndarray:
     return h
 
 
-def _best_mu(y, n, tau: float, x, w, start: float | None = None) -> tuple[float, float]:
+def _best_mu(y, n, m, tau: float, x, w, start: float | None = None) -> tuple[float, float]:
     """argmax and max over μ of the marginal log-likelihood at fixed τ (concave in μ), started by default
     at the common-effect estimate."""
     if start is None:
-        start = math.log(y.sum() / (n.sum() - y.sum()))
-    fit = optimize.minimize_scalar(lambda m: -_loglik(m, tau, y, n, x, w), bracket=(start - 1, start + 1),
+        start = math.log((m @ y) / (m @ n - m @ y))
+    fit = optimize.minimize_scalar(lambda mu: -_loglik(mu, tau, y, n, m, x, w), bracket=(start - 1, start + 1),
                                    method="brent", tol=1e-10)
     if not np.isfinite(fit.fun):
         raise RuntimeError(f"non-finite log-likelihood at τ = {tau:g}")
     return float(fit.x), float(-fit.fun)
 
 
-def _profile_fit(y, n, x, w) -> tuple[float, float, float]:
+def _profile_fit(y, n, m, x, w) -> tuple[float, float, float]:
     """(τ̂, μ̂, ℓ̂): the profile log-likelihood of τ on a grid (0 included), then refined by bounded Brent
     between the best cell's neighbours; the better of grid and refinement is kept."""
     profile = []
     for t in _TAU_GRID:  # each μ̂(τ) starts from the previous one: μ̂ moves smoothly with τ
-        profile.append(_best_mu(y, n, t, x, w, profile[-1][0] if profile else None))
+        profile.append(_best_mu(y, n, m, t, x, w, profile[-1][0] if profile else None))
     best = int(np.argmax([ll for _, ll in profile]))
     tau, (mu, loglik) = float(_TAU_GRID[best]), profile[best]
     lo, hi = _TAU_GRID[max(best - 1, 0)], _TAU_GRID[min(best + 1, len(_TAU_GRID) - 1)]
     if hi > lo:
-        fit = optimize.minimize_scalar(lambda t: -_best_mu(y, n, t, x, w, mu)[1], bounds=(lo, hi),
+        fit = optimize.minimize_scalar(lambda t: -_best_mu(y, n, m, t, x, w, mu)[1], bounds=(lo, hi),
                                        method="bounded", options={"xatol": 1e-9})
         if -fit.fun > loglik:
             tau = float(fit.x)
-            mu, loglik = _best_mu(y, n, tau, x, w, mu)
+            mu, loglik = _best_mu(y, n, m, tau, x, w, mu)
     return tau, mu, loglik
 
 

@@ -215,13 +215,15 @@ def draw_new_theta(values: Mapping, rng: np.random.Generator, covariates: np.nda
     return theta[..., 0] if covariates is None else theta
 
 
-def derive(posterior: xr.Dataset, reports: Reports, rng: np.random.Generator) -> xr.Dataset:
-    """θ_i from their conditionals, θ_new, the population mean E[θ], expit(μ) and the between-report SD."""
+def derive(posterior: xr.Dataset, reports: Reports, rng: np.random.Generator, per_report: bool = True) -> xr.Dataset:
+    """θ_i from their conditionals, θ_new, the population mean E[θ], expit(μ) and the between-report SD;
+    without `per_report`, no θ_i (a meta-regression reads only the population quantities)."""
     mu, tau = posterior["mu"], posterior["tau"]
-    theta = draw_report_theta(posterior, reports.y, reports.n, reports.covariates, rng)
+    reported = {"theta": (mu.dims + ("report",), draw_report_theta(posterior, reports.y, reports.n,
+                                                                     reports.covariates, rng))} if per_report else {}
     return xr.Dataset(
         {
-            "theta": (mu.dims + ("report",), theta),
+            **reported,
             "theta_new": (mu.dims, draw_new_theta(posterior, rng)),
             "pooled": (mu.dims, population_mean(mu.values, tau.values)),
             "expit_mu": (mu.dims, expit(mu.values)),

@@ -62,3 +62,20 @@ def test_complete_pooling_loo_is_the_beta_binomial_predictive_of_the_other_repor
         value, _ = integrate.quad(lambda t: stats.binom.pmf(y[i], n[i], t) * stats.beta.pdf(t, a, b), 0, 1,
                                   epsabs=1e-14, epsrel=1e-12)
         assert ours[i] == pytest.approx(np.log(value), abs=1e-9)
+
+
+def test_the_gate_judges_one_report_per_distinct_row_beyond_its_limit(monkeypatch):
+    """Beyond `JUDGED_REPORTS` the gate judges θ of the first report of each distinct row of counts and
+    covariates (reports sharing a row have exchangeable θ draws), and every population quantity; up to it,
+    every report."""
+    from analysis.steps import primary
+    from models.base import Reports
+
+    reports = Reports(np.array([1, 1, 2, 0, 1]), np.array([1, 1, 3, 2, 1]), np.array([[0.5], [0.5], [0], [0], [-1]]))
+    posterior = xr.Dataset({"theta": (("chain", "draw", "report"), np.zeros((1, 2, 5))),
+                            "mu": (("chain", "draw"), np.zeros((1, 2)))}, coords={"report": list("abcde")})
+    monkeypatch.setattr(primary, "JUDGED_REPORTS", 4)
+    judged = primary._judged(reports)(posterior)
+    assert list(judged["report"].values) == ["a", "c", "d", "e"] and "mu" in judged
+    monkeypatch.setattr(primary, "JUDGED_REPORTS", 5)
+    assert primary._judged(reports) is None

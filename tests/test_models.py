@@ -114,6 +114,20 @@ def test_report_theta_is_drawn_from_its_exact_conditional_beta():
     assert np.all(derived["pooled"].values == mu)
 
 
+@pytest.mark.parametrize("family", [beta_binomial, logit_normal])
+def test_population_quantities_can_be_derived_without_report_theta(family):
+    """A meta-regression reads only the population quantities: without `per_report` no θ_i is drawn (at
+    500 reports the logit-normal θ_i were most of its cost), and the deterministic ones are unchanged."""
+    values = {"mu": 0.7, "kappa": 5.0, "u": 5.0 ** -0.5} if family is beta_binomial else {"mu": 0.8, "tau": 1.2}
+    posterior = _constant_posterior(50, **values)
+    full = family.derive(posterior, Reports(Y, N), np.random.default_rng(1))
+    population = family.derive(posterior, Reports(Y, N), np.random.default_rng(1), per_report=False)
+    assert "theta" in full and "theta" not in population
+    assert set(population.data_vars) == set(full.data_vars) - {"theta"}
+    for name in ("pooled", "heterogeneity_sd"):
+        np.testing.assert_array_equal(population[name].values, full[name].values)
+
+
 def test_population_mean_quadrature():
     mu, tau = np.array([-1.0, 0.5, 2.0]), np.array([0.0, 1.0, 2.5])
     pooled = logit_normal.population_mean(mu, tau)

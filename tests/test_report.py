@@ -238,3 +238,26 @@ def test_failed_gate_writes_outputs_marked_failed_and_shows_it_in_red_at_the_top
     banner = html.index("COMPUTATIONAL CHECKS FAILED")
     assert banner < html.index('id="bottom-line"') and 'class="banner failed"' in html
     assert "tail ESS below" in html[banner:html.index('id="bottom-line"')]
+
+
+def test_the_drawing_processes_get_the_plotted_parameters_not_the_report_level_arrays():
+    """The diagnostic figures read the plotted parameters' prior and posterior draws and the sampler
+    statistics; θ, replicated counts and log-likelihoods grow with the reports (gigabytes at 5,000) and
+    stay in the main process."""
+    import numpy as np
+    import xarray as xr
+
+    from analysis.report.writer import _plotted
+
+    draws = {"mu": (("chain", "draw"), np.zeros((2, 3))), "u": (("chain", "draw"), np.ones((2, 3))),
+             "theta": (("chain", "draw", "report"), np.zeros((2, 3, 4)))}
+    idata = xr.DataTree.from_dict({
+        "posterior": xr.Dataset(draws), "prior": xr.Dataset(draws),
+        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "report"), np.zeros((2, 3, 4)))}),
+        "sample_stats": xr.Dataset({"energy": (("chain", "draw"), np.zeros((2, 3)))})})
+    plotted = _plotted(idata, ["mu", "u"])
+    assert set(plotted.children) == {"posterior", "prior", "sample_stats"}
+    for group in ("posterior", "prior"):
+        assert set(plotted[group].data_vars) == {"mu", "u"}
+        assert plotted[group]["u"].values.tolist() == idata[group]["u"].values.tolist()
+    assert "energy" in plotted["sample_stats"]

@@ -10,6 +10,8 @@ half-normal, half-Cauchy and uniform priors are even), hence of t, so the trapez
 half-weight node at 0 keeps its spectral accuracy (Euler-Maclaurin's odd-derivative terms vanish). For
 large s, t grows like log s, so a heavy right tail (a half-Cauchy prior) stays as compact as on the log
 scale. The node at 0 is evaluated at s = `FOLD_FLOOR` (κ = 10¹⁶: the likelihood's limit in double precision).
+Where the data pin a scale away from 0 (thousands of reports), the box does not reach 0 and its lower face in t
+is a cut like any other, so the nodes fall where the mass is.
 
 The PyMC model stays the single definition: the grid evaluates the same log density NUTS samples, and the
 model's named variables (μ, κ, τ, β) come out of the same program at every node. The grid's box is found
@@ -59,11 +61,12 @@ class Exact:
 
     def contains(self, margin: float = 20.0) -> bool:
         """Whether the posterior is contained in the grid's box: every face at least `margin` below the
-        maximum, except a folded axis's face at 0 (the scale's end, not a cut). After `reweighted` (a
+        maximum, except a folded axis's face at 0 (the scale's end, not a cut; a folded axis away from 0
+        has a cut there like any other). After `reweighted` (a
         report added or left out) a smaller value says the new posterior has moved to the box's edge."""
         drop = self.grid.face_drop()
-        fold = np.array(self.fold, dtype=bool) if self.fold else np.zeros(drop.shape[0], dtype=bool)
-        drop[fold, 0] = np.inf
+        at_zero = folded_axes(self) & np.array([axis[0] == 0.0 for axis in self.grid.axes])
+        drop[at_zero, 0] = np.inf
         return bool(np.min(drop) >= margin)
 
     def reweighted(self, log_factor: np.ndarray) -> "Exact":
@@ -143,12 +146,20 @@ def box(cache: ModelCache, spec: ModelSpec, values: dict | None = None, prior: b
     with cache.running():
         mode, scale = grids.find_mode(log_density, np.where(fold, 1.5, 0.0))
         found = grids.posterior_box(log_density, mode, scale)
-    # The density is even in a folded coordinate: its box is [0, the farther face].
-    lower, upper = found.lower.copy(), found.upper.copy()
-    upper[fold] = np.maximum(np.abs(lower[fold]), np.abs(upper[fold]))
-    lower[fold] = 0.0
-    return grids.Box(lower, upper, found.log_max, found.face_drop,
-                     tuple(t for t in found.truncated if not (fold[t.axis] and t.side == "lower")))
+    # The density is even in a folded coordinate and the grid covers t ≥ 0: a box that reaches 0 becomes
+    # [0, its farther face]; one on the negative side is mirrored; one away from 0 (a scale the data pin
+    # down, e.g. thousands of reports) keeps its faces, so that its nodes fall where the mass is.
+    lower, upper, face_drop = found.lower.copy(), found.upper.copy(), found.face_drop.copy()
+    reaching = fold & (lower <= 0) & (upper >= 0)
+    mirrored = fold & (upper < 0)
+    upper[reaching] = np.maximum(np.abs(lower[reaching]), upper[reaching])
+    lower[reaching] = 0.0
+    lower[mirrored], upper[mirrored] = -found.upper[mirrored], -found.lower[mirrored]
+    face_drop[mirrored] = face_drop[mirrored][:, ::-1]
+    sides = {"lower": "upper", "upper": "lower"}
+    truncated = tuple(dataclasses.replace(t, side=sides[t.side]) if mirrored[t.axis] else t
+                      for t in found.truncated if not (reaching[t.axis] and t.side == "lower"))
+    return grids.Box(lower, upper, found.log_max, face_drop, truncated)
 
 
 def union(*boxes: grids.Box) -> grids.Box:

@@ -24,6 +24,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import xarray as xr
+
 from analysis.report import figures, html
 from analysis.report.figures import Job, appraisal, bias, borrowing, clinical, clinician, design, diagnostics
 from analysis.report.figures import meta, next_report, sensitivity
@@ -69,17 +71,26 @@ def fits(synthesis: Synthesis) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _plotted(idata: xr.DataTree, names: list[str]) -> xr.DataTree:
+    """What the diagnostic figures read of a fit: the plotted parameters' prior and posterior draws and the
+    sampler statistics. The report-level arrays (θ, replicated counts, log-likelihoods), which grow with the
+    reports, are not copied to the drawing processes."""
+    groups = {group: idata[group].to_dataset()[names] for group in ("posterior", "prior") if group in idata}
+    return xr.DataTree.from_dict({**groups, "sample_stats": idata["sample_stats"].to_dataset()})
+
+
 def figure_jobs(synthesis: Synthesis, s: dict) -> list[Job]:
     """Every figure the pages show, as jobs for the drawing processes (plain data in, a Figure out)."""
     primary = synthesis.primary
     names = [n for n in ("mu", "u", "tau") if n in primary.idata["posterior"].data_vars]
     labels = {n: PARAMETER_LABELS.get(n, n) for n in names}
+    plotted = _plotted(primary.idata, names)
     jobs = [Job("forest", meta.forest, (s,)),
             Job("icon_array", clinician.icon_array, (s,)),
-            Job("trace", diagnostics.plot_trace, (primary.idata, names, labels)),
-            Job("rank", diagnostics.plot_rank, (primary.idata, names, labels)),
-            Job("energy", diagnostics.plot_energy, (primary.idata,)),
-            Job("prior_posterior", diagnostics.plot_prior_posterior, (primary.idata, names, labels))]
+            Job("trace", diagnostics.plot_trace, (plotted, names, labels)),
+            Job("rank", diagnostics.plot_rank, (plotted, names, labels)),
+            Job("energy", diagnostics.plot_energy, (plotted,)),
+            Job("prior_posterior", diagnostics.plot_prior_posterior, (plotted, names, labels))]
     if primary.psis is not None:
         jobs.append(Job("khat", diagnostics.plot_khat, (primary.psis,)))
     if primary.loo_pit is not None and len(s["reports"]) >= 2:

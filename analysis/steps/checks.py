@@ -30,7 +30,7 @@ def _spearman(y, n):
     """Rank correlation of n_i and y_i / n_i per replication (NaN when either has no spread)."""
     proportion = y / n
     ranks_p = stats.rankdata(proportion, axis=-1)
-    ranks_n = stats.rankdata(np.broadcast_to(n, proportion.shape), axis=-1)
+    ranks_n = stats.rankdata(n, axis=-1)  # the sizes: the same in every replication
     ranks_p = ranks_p - ranks_p.mean(axis=-1, keepdims=True)
     ranks_n = ranks_n - ranks_n.mean(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -47,8 +47,8 @@ def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
     else:
         seeds = Seeds(config.sampling.seed)
         result = fit(cache, spec, config.sampling, seeds.integer("meta-regression"), config.diagnostics,
-                     lambda p: family.derive(p, reports, seeds.rng("meta-regression derive")), family.heavy_tailed,
-                     report_level=False)
+                     lambda p: family.derive(p, reports, seeds.rng("meta-regression derive"), per_report=False),
+                     family.heavy_tailed, report_level=False)
         posterior = result.posterior
         beta = posterior["beta"].transpose("chain", "draw", "covariate").values
         slopes = {name: Slope(COVARIATES[name].label, COVARIATES[name].unit,

@@ -184,7 +184,7 @@ def nuts(cache: ModelCache, config: Config, reports: Reports, data: BinomialData
         return family.derive(posterior, reports, seeds.rng("derive")).assign_coords(coords)
 
     result = fit(cache, spec, config.sampling, seeds.integer("sampler"), config.diagnostics, derive,
-                 family.heavy_tailed, coords=coords, report_level=checks_too)
+                 family.heavy_tailed, coords=coords, report_level=checks_too, gated=_judged(reports))
     if not checks_too:
         return result
     posterior = result.posterior
@@ -194,8 +194,10 @@ def nuts(cache: ModelCache, config: Config, reports: Reports, data: BinomialData
     groups["constant_data"] = xr.Dataset({"n": ("report", data.n)}, coords=label)
     groups["posterior_predictive"] = _posterior_predictive(family, posterior, reports, data,
                                                            seeds.rng("posterior_predictive"))
+    first, row = reports.distinct()  # reports sharing a row share their log-likelihood
+    log_lik = family.log_marginal(posterior, reports.y[first], reports.n[first], reports.covariates[first])[..., row]
     groups["log_likelihood"] = xr.Dataset(
-        {"y": (("chain", "draw", "report"), family.log_marginal(posterior, reports.y, reports.n, reports.covariates))},
+        {"y": (("chain", "draw", "report"), log_lik)},
         coords={"chain": posterior["chain"], "draw": posterior["draw"], **label})
     prior = prior_predictive(family.build_model(reports, config.model.prior), config.sampling.prior_draws,
                              seeds.integer("prior"), len(data))
@@ -208,6 +210,20 @@ def nuts(cache: ModelCache, config: Config, reports: Reports, data: BinomialData
     idata.attrs.update(config=config.name, outcome=data.outcome, drug=data.drug, model=config.model.family,
                        seed=config.sampling.seed)
     return Fit(idata, result.convergence)
+
+
+JUDGED_REPORTS = 1000
+"""Up to this many reports the gate judges every report's θ; beyond it, one report of each distinct row of
+counts and covariates (each diagnostic costs milliseconds per quantity, and reports that share a row have
+exchangeable θ draws: the same conditional distribution given the population draws)."""
+
+
+def _judged(reports: Reports):
+    """The part of the posterior the convergence gate judges (`JUDGED_REPORTS`)."""
+    if len(reports.y) <= JUDGED_REPORTS:
+        return None
+    first, _ = reports.distinct()
+    return lambda posterior: posterior.isel(report=np.sort(first))
 
 
 def _replicates(family, posterior: xr.Dataset, reports: Reports, data: BinomialData, rng: np.random.Generator,
@@ -235,7 +251,12 @@ def predictive_checks(family, idata: xr.DataTree, reports: Reports, data: Binomi
     posterior predictives."""
     posterior = idata["posterior"].to_dataset()
     count = checks.replication_count(posterior.sizes["chain"] * posterior.sizes["draw"], len(data))
-    same, new = _replicates(family, posterior, reports, data, rng, count)
+    if count == 1:  # a large data set: the replicated data set already kept per draw serves
+        kept = idata["posterior_predictive"]
+        same, new = (kept[name].transpose("chain", "draw", "report").values[:, :, None]
+                     for name in ("y", "y_new_reports"))
+    else:
+        same, new = _replicates(family, posterior, reports, data, rng, count)
     return {"prior": checks.predictive_check(idata["prior_predictive"]["y"].values, data.y, data.n),
             "posterior_same_reports": checks.predictive_check(same, data.y, data.n),
             "posterior_new_reports": checks.predictive_check(new, data.y, data.n)}
