@@ -108,16 +108,25 @@ def test_another_seed_prints_the_same_numbers(primary_run, model_cache, tmp_path
             (key, a, b)
 
 
-def test_the_command_runs_as_a_fresh_process_with_the_same_numbers(tmp_path, primary_run):
+@pytest.fixture(scope="session")
+def fresh_run(tmp_path_factory):
+    """The command as a fresh process, `--no-sensitivity --svg` (one run serves the two tests that read it)."""
+    out = tmp_path_factory.mktemp("fresh") / "cli"
+    run = subprocess.run([sys.executable, "-m", "analysis.fit", "--out", str(out), "--no-sensitivity", "--svg"],
+                         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=900)
+    return run, out
+
+
+@pytest.mark.xdist_group("fresh")
+def test_the_command_runs_as_a_fresh_process_with_the_same_numbers(fresh_run, primary_run):
     """A fresh process reproduces every number of the in-session run that does not need the sweep, and
     prints nothing on stderr but its own lines (third-party warnings go to run.log)."""
-    run = subprocess.run([sys.executable, "-m", "analysis.fit", "--out", str(tmp_path / "cli"), "--no-sensitivity"],
-                         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=900)
+    run, out = fresh_run
     assert run.returncode == 0, run.stderr
     assert all(re.match(r"(default: |warning: |draft: )", line) for line in run.stderr.splitlines()), run.stderr
     assert "any response with naltrexone" in run.stdout
     _, in_session = primary_run
-    fresh = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    fresh = json.loads((out / "summary.json").read_text())
     session = json.loads((in_session / "summary.json").read_text())
     sweep_dependent = ("sensitivity",)
     assert {k: v for k, v in fresh.items() if k not in sweep_dependent} == \
@@ -125,11 +134,14 @@ def test_the_command_runs_as_a_fresh_process_with_the_same_numbers(tmp_path, pri
     assert fresh["sensitivity"]["status"] == "not run"
 
 
-def test_svg_figures_on_request(primary_run, model_cache, tmp_path):
-    """--svg writes each figure as SVG too (text kept as text)."""
-    assert fit.main(["--out", str(tmp_path / "svg"), "--no-sensitivity", "--svg"], cache=model_cache) == cli.EXIT_OK
-    figures = tmp_path / "svg" / "figures"
+@pytest.mark.xdist_group("fresh")
+def test_svg_figures_on_request(fresh_run, primary_run):
+    """--svg writes each figure as SVG too (text kept as text); without it, none."""
+    run, out = fresh_run
+    assert run.returncode == 0, run.stderr
+    figures = out / "figures"
     assert {p.stem for p in figures.glob("*.svg")} == {p.stem for p in figures.glob("*.png")}
+    assert not list((primary_run[1] / "figures").glob("*.svg"))
     assert "<text" in (figures / "forest.svg").read_text()
 
 
