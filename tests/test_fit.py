@@ -108,7 +108,7 @@ def test_another_seed_prints_the_same_numbers(primary_run, model_cache, tmp_path
             (key, a, b)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fresh_run(tmp_path_factory):
     """The command as a fresh process, `--no-sensitivity --svg` (one run serves the two tests that read it)."""
     out = tmp_path_factory.mktemp("fresh") / "cli"
@@ -117,7 +117,6 @@ def fresh_run(tmp_path_factory):
     return run, out
 
 
-@pytest.mark.xdist_group("fresh")
 def test_the_command_runs_as_a_fresh_process_with_the_same_numbers(fresh_run, primary_run):
     """A fresh process reproduces every number of the in-session run that does not need the sweep, and
     prints nothing on stderr but its own lines (third-party warnings go to run.log)."""
@@ -134,7 +133,6 @@ def test_the_command_runs_as_a_fresh_process_with_the_same_numbers(fresh_run, pr
     assert fresh["sensitivity"]["status"] == "not run"
 
 
-@pytest.mark.xdist_group("fresh")
 def test_svg_figures_on_request(fresh_run, primary_run):
     """--svg writes each figure as SVG too (text kept as text); without it, none."""
     run, out = fresh_run

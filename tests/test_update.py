@@ -18,9 +18,6 @@ from analysis.inputs.config import PROJECT_ROOT, load_config
 from analysis.report.format import format_number
 from analysis.steps import cumulative
 
-pytestmark = pytest.mark.xdist_group("update")
-"""Every test here reads one signed-off run and its update (`runs`): one test process computes them."""
-
 QUICK = """extends = "{default}"
 [graded]
 enabled = false
@@ -38,7 +35,7 @@ def _write(path, header, rows) -> None:
         csv.writer(handle).writerows([header, *rows])
 
 
-@pytest.fixture(scope="session")  # not torn down when the test process interleaves other modules
+@pytest.fixture(scope="module")
 def runs(tmp_path_factory, model_cache):
     """The shipped evidence without the reports of the cumulative analysis's last year, signed off by
     `fit`; then `update` with those reports."""

@@ -15,9 +15,9 @@ is a cut like any other, so the nodes fall where the mass is.
 
 The PyMC model stays the single definition: the grid evaluates the same log density NUTS samples, and the
 model's named variables (μ, κ, τ, β) come out of the same program at every node. The grid's box is found
-from the mode outward until the log density on every face is 30 below its maximum; the resolution is
-doubled (every other node shared) until the summaries the caller names change by less than the
-tolerance, and the last change is kept as the stated numerical error.
+from the mode outward until the log density on every face is 30 below its maximum; the resolution grows by
+about half (`finer`) until the summaries the caller names change by less than the tolerance, and the last
+change is kept as the stated numerical error.
 """
 
 from __future__ import annotations
@@ -174,8 +174,8 @@ def posterior(cache: ModelCache, spec: ModelSpec, checked: Callable[[Exact], dic
               values: dict | None = None, on: grids.Box | None = None, prior: bool = False,
               tolerance: float = TOLERANCE, extra: Extra = None) -> Exact:
     """The exact posterior of `spec` (or its prior) on the coarsest grid whose summaries (those `checked`
-    returns) change by less than `tolerance` when the node spacing is halved: that change is its stated
-    numerical error (the finer grid, spectrally more accurate, only checks it). `on`: a box to use instead
+    returns) change by less than `tolerance` on a grid of about 1.5 times the nodes (`finer`): that change is
+    its stated numerical error (the finer grid, spectrally more accurate, only checks it). `on`: a box to use instead
     of finding one. A grid that reaches `MAX_NODES` unconverged is returned with its last change."""
     density = cache.density(spec)
     if density.dimension > MAX_PARAMETERS:
@@ -196,10 +196,17 @@ def posterior(cache: ModelCache, spec: ModelSpec, checked: Callable[[Exact], dic
             error = float(max(abs(summaries[k] - coarse_summaries[k]) for k in summaries))
             if error <= tolerance:
                 return dataclasses.replace(coarse, error=error)
-            if 2 * nodes - 1 > MAX_NODES[d]:
+            if finer(nodes) > MAX_NODES[d]:
                 return dataclasses.replace(current, error=error)
         previous = (current, summaries)
-        nodes = 2 * nodes - 1
+        nodes = finer(nodes)
+
+
+def finer(nodes: int) -> int:
+    """The next resolution: about 1.5 times the nodes per axis. The error of a spectrally converging grid
+    falls so fast that the finer grid only checks the coarser; halving the spacing instead costs 2^d times
+    the accepted grid (8 times in three dimensions) for that check."""
+    return 2 * (3 * nodes // 4) + 1
 
 
 def on_box(cache: ModelCache, spec: ModelSpec, region: grids.Box, nodes: int, values: dict | None = None,

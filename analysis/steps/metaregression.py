@@ -8,8 +8,11 @@ draws with their Monte Carlo error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from analysis.engine import quadrature
 from analysis.engine.fitting import fit
@@ -19,6 +22,7 @@ from analysis.engine.seeds import Seeds
 from analysis.inputs.bundle import Inputs
 from analysis.inputs.covariates import COVARIATES, Design
 from analysis.inputs.evidence import BinomialData
+from analysis.results import Estimate
 from analysis.results.bias import Confounders, MetaRegression, Prediction, Slope
 from analysis.steps import estimates as est
 from analysis.steps.primary import model_reports, pooled_estimate
@@ -36,12 +40,12 @@ def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
     spec = model_spec(config.model.family, reports, config.model.prior)
     sizes = _prediction_sizes(data.n)
     if design.matrix.shape[1] == 1 and config.model.family in GRID_FAMILIES:
-        exact = _covering_posterior(family, reports, cache, spec)
+        points = list(_prediction_points(design, sizes))
+        exact = _covering_posterior(family, reports, cache, spec, design, points)
         slopes = {design.names[0]: _exact_slope(family, exact, reports, design, data)}
-        predictions = tuple(_exact_prediction(family, exact, design, name, label, size, value, extrapolated)
-                            for name, label, size, value, extrapolated in _prediction_points(design, sizes))
-        curve = _curve(family, exact.grid.weights[exact.grid.support],
-                       {k: v[exact.grid.support] for k, v in exact.values.items()}, design, data) \
+        predictions = tuple(Prediction(name, label, size, value, _exact_mean_at(family, exact, design, name, value),
+                                       extrapolated) for name, label, size, value, extrapolated in points)
+        curve = _curve(lambda v: _exact_mean_at(family, exact, design, "log_n", v), data) \
             if "log_n" in design.names else None
         pooled, method, error = pooled_estimate(family, exact), "quadrature", exact.error
     else:
@@ -61,7 +65,8 @@ def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
             for name, label, size, value, extrapolated in _prediction_points(design, sizes))
         weights = np.full(beta.shape[0] * beta.shape[1], 1.0 / (beta.shape[0] * beta.shape[1]))
         flat = {k: np.asarray(v).reshape(weights.size, *np.shape(v)[2:]) for k, v in values.items()}
-        curve = _curve(family, weights, flat, design, data) if "log_n" in design.names else None
+        curve = _curve(lambda v: _weighted(weights, _means_at(family, flat, design, "log_n", v)), data) \
+            if "log_n" in design.names else None
         pooled, method, error = est.of_draws(posterior["pooled"].values), "draws", None
     confounders = size_confounders(inputs.table.frame, data) if "log_n" in design.names else None
     return MetaRegression(method, slopes, predictions, (int(data.n.min()), int(data.n.max())), curve, confounders,
@@ -73,7 +78,7 @@ TOLERANCE = 2e-4
 cost the cube of the nodes, so this is coarser than the primary model's)."""
 
 
-def _covering_posterior(family, reports, cache: ModelCache, spec) -> Exact:
+def _covering_posterior(family, reports, cache: ModelCache, spec, design: Design, points: list) -> Exact:
     """The grid posterior on a box that also holds the posterior without each report, so that every
     leave-one-out posterior is a reweighting of this one."""
     region = quadrature.box(cache, spec)
@@ -82,15 +87,21 @@ def _covering_posterior(family, reports, cache: ModelCache, spec) -> Exact:
     log_lik = family.log_marginal(coarse.values, reports.y[first], reports.n[first], reports.covariates[first])
     moving = [i for j, i in enumerate(first) if not coarse.reweighted(-log_lik[..., j]).contains()]
     boxes = [quadrature.box(cache, spec, extra=lambda v, i=i: -_report_log_lik(family, v, reports, i)) for i in moving]
-    return quadrature.posterior(cache, spec, _checked(family), on=quadrature.union(region, *boxes), tolerance=TOLERANCE)
+    return quadrature.posterior(cache, spec, _checked(family, design, points), on=quadrature.union(region, *boxes),
+                                tolerance=TOLERANCE)
 
 
-def _checked(family):
-    """The summaries that decide the grid's resolution: the slope's bounds and sign, and the pooled mean."""
+def _checked(family, design: Design, points: list):
+    """The summaries that decide the grid's resolution: the slope's bounds and sign, the pooled mean and the
+    bounds of every printed prediction."""
     def checked(exact: Exact) -> dict[str, float]:
         lo, hi = exact.grid.marginal_quantile(2, [est.LOWER, est.UPPER])
-        return {"slope_lo": float(lo), "slope_hi": float(hi), "p_negative": float(exact.grid.marginal_cdf(2, 0.0)),
-                "pooled": exact.grid.expectation(family.pooled(exact.values))}
+        out = {"slope_lo": float(lo), "slope_hi": float(hi), "p_negative": float(exact.grid.marginal_cdf(2, 0.0)),
+               "pooled": exact.grid.expectation(family.pooled(exact.values))}
+        for k, (name, _, _, value, _) in enumerate(points):
+            prediction = _exact_mean_at(family, exact, design, name, value)
+            out |= {f"prediction{k}_lo": prediction.lo, f"prediction{k}_hi": prediction.hi}
+        return out
 
     return checked
 
@@ -147,26 +158,36 @@ def _means_at(family, values: dict, design: Design, name: str, value: float) -> 
     return family.mean_at(values, design.encode(raw[None, :]))[..., 0]
 
 
-def _exact_prediction(family, exact: Exact, design: Design, name: str, label: str, size, value: float,
-                      extrapolated: bool) -> Prediction:
-    return Prediction(name, label, size, value, est.on_grid(exact, _means_at(family, exact.values, design, name, value)),
-                      extrapolated)
+def _exact_mean_at(family, exact: Exact, design: Design, name: str, value: float) -> Estimate:
+    """E[θ | x] on the grid. For the beta-binomial it is expit(logit μ + xᵀβ), which increases along the
+    grid's logit-μ axis on every line: its quantiles come from the lines' conditional CDFs (spectrally
+    accurate, as the slope's), not from the smoothed estimator, which converges algebraically."""
+    means = _means_at(family, exact.values, design, name, value)
+    if not family.__name__.endswith("beta_binomial"):
+        return est.on_grid(exact, means)
+    raw = design.centre.copy()
+    raw[design.names.index(name)] = value
+    shift = exact.values["beta"][0] @ design.encode(raw[None, :])[0]  # xᵀβ on each line along axis 0
+    return est.increasing_along(exact, means, 0, lambda t: special.logit(t) - shift)
 
 
-def _curve(family, weights: np.ndarray, values: dict, design: Design, data: BinomialData) -> dict[str, list[float]]:
-    """The fitted mean over report sizes with its 95% band, by weighted quantiles over the posterior points
-    (a figure's line, not a printed number)."""
+def _curve(estimate_at: Callable[[float], Estimate], data: BinomialData) -> dict[str, list[float]]:
+    """The fitted mean over report sizes with its 95% band (a figure's line), from `estimate_at(log n)`:
+    exact on a grid, so that the line and the printed predictions agree."""
     sizes = np.unique(np.round(np.geomspace(1, 2 * max(int(data.n.max()), 15), 30)).astype(int))
+    estimates = [estimate_at(float(np.log(m))) for m in sizes]
+    return {"n": sizes.tolist(), "mean": [e.mean for e in estimates], "lo": [e.lo for e in estimates],
+            "hi": [e.hi for e in estimates]}
+
+
+def _weighted(weights: np.ndarray, means: np.ndarray) -> Estimate:
+    """Mean and 95% bounds of equally weighted draws (the figure's line from NUTS draws)."""
     weights = weights / weights.sum()
-    mean, lo, hi = [], [], []
-    for m in sizes:
-        means = _means_at(family, values, design, "log_n", float(np.log(m)))
-        order = np.argsort(means)
-        cdf = np.cumsum(weights[order])
-        mean.append(float(weights @ means))
-        lo.append(float(np.interp(est.LOWER, cdf, means[order])))
-        hi.append(float(np.interp(est.UPPER, cdf, means[order])))
-    return {"n": sizes.tolist(), "mean": mean, "lo": lo, "hi": hi}
+    order = np.argsort(means)
+    cdf = np.cumsum(weights[order])
+    lo, median, hi = (float(np.interp(q, cdf, means[order])) for q in (est.LOWER, 0.5, est.UPPER))
+    mean = float(weights @ means)
+    return Estimate(mean, median, float(np.sqrt(max(weights @ means**2 - mean**2, 0.0))), lo, hi, "draws", None)
 
 
 def size_confounders(frame: pd.DataFrame, data: BinomialData) -> Confounders | None:
