@@ -51,9 +51,8 @@ class Reports:
         """One row per distinct (y, n, covariates, in scope of selection), its `multiplicity` the reports it
         stands for: the same likelihood (each report's term times its count), at a cost that grows with the
         distinct rows rather than the reports (at most 495 for reports of 1 to 30 patients)."""
-        first, row = _distinct_rows(np.column_stack([self.y, self.n, self.covariates, self.selected]))
-        counts = np.zeros(first.size)
-        np.add.at(counts, row, self.multiplicity)
+        first, row = distinct_rows(np.column_stack([self.y, self.n, self.covariates, self.selected]))
+        counts = np.bincount(row, weights=self.multiplicity, minlength=first.size)
         return Reports(self.y[first], self.n[first], self.covariates[first], self.selected[first],
                        self.publication_weight, counts)
 
@@ -62,11 +61,11 @@ class Reports:
         report's position among those rows. Reports that share a row have the same posterior θ and the
         same leave-one-out term, so those are computed once per row (a thousand case reports hold a few
         hundred distinct rows)."""
-        return _distinct_rows(np.column_stack([self.y, self.n, self.covariates]))
+        return distinct_rows(np.column_stack([self.y, self.n, self.covariates]))
 
 
-def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The first index of each distinct row and each row's position among them."""
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first index of each distinct row and each row's position among them (rows in sorted order)."""
     _, first, row = np.unique(rows, axis=0, return_index=True, return_inverse=True)
     return first, row.ravel()
 

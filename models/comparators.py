@@ -22,6 +22,8 @@ import math
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
+from models.base import distinct_rows
+
 CI_PROB = 0.95
 _Z = float(stats.norm.ppf((1 + CI_PROB) / 2))  # 1.959964: metafor's Wald and prediction intervals use z
 _TAU_MAX = 50.0  # logit scale; an MLE of τ this large means it is running off to infinity
@@ -208,8 +210,8 @@ def _agq_terms(mu: float, tau: float, y, n, x, w):
 def _distinct(y, n) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     """The distinct (y, n) pairs and how many reports hold each: the likelihood is computed once per pair
     (thousands of case reports hold a few hundred distinct counts)."""
-    pairs, count = np.unique(np.column_stack([y, n]), axis=0, return_counts=True)
-    return (pairs[:, 0], pairs[:, 1]), count
+    first, row = distinct_rows(np.column_stack([y, n]))
+    return (y[first], n[first]), np.bincount(row)
 
 
 def _loglik(mu: float, tau: float, y, n, m, x, w) -> float:
