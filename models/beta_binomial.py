@@ -22,7 +22,7 @@ grid points (points,)): `mu`, `kappa`, and `beta` (..., covariates) when there a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pymc as pm
@@ -191,11 +191,12 @@ def new_theta_moments(values: Mapping) -> tuple[np.ndarray, np.ndarray]:
     return mu, mu * (mu * kappa + 1) / (kappa + 1)
 
 
-def report_theta_cdf(values: Mapping, y: int, n: int, x: float, covariates: np.ndarray | None = None) -> np.ndarray:
-    """P(θ_i ≤ x | μ, κ, y_i) per point: exactly Beta(a_i + y_i, b_i + n_i − y_i); `covariates`: the report's
-    one row (1, k) when the model has covariates."""
+def report_theta_cdf(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
+    """x ↦ P(θ_i ≤ x | μ, κ, y_i) per point: exactly Beta(a_i + y_i, b_i + n_i − y_i); `covariates`: the
+    report's one row (1, k) when the model has covariates."""
     a, b = shape_parameters(values, covariates)
-    return special.betainc(a[..., 0] + y, b[..., 0] + n - y, x)
+    a, b = a[..., 0] + y, b[..., 0] + n - y
+    return lambda x: special.betainc(a, b, x)
 
 
 def report_theta_moments(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None):

@@ -107,10 +107,10 @@ def target_theta_cdf(family: ModuleType, values: Mapping, y_target, n_target, we
     the many x of a quantile search."""
     p_ex = exchangeable_probability(family, values, y_target, n_target, weight, vague)
     a, b = vague[0] + y_target, vague[1] + n_target - y_target
+    exchangeable = family.report_theta_cdf(values, y_target, n_target) if weight < 1 else lambda x: 0.0
 
     def cdf(x: float) -> np.ndarray:
-        exchangeable = family.report_theta_cdf(values, y_target, n_target, x) if weight < 1 else 0.0
-        return p_ex * exchangeable + (1 - p_ex) * special.betainc(a, b, x)
+        return p_ex * exchangeable(x) + (1 - p_ex) * special.betainc(a, b, x)
 
     return cdf
 

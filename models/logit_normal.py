@@ -15,7 +15,7 @@ median report's θ) is reported beside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pymc as pm
@@ -191,10 +191,11 @@ def new_theta_moments(values: Mapping) -> tuple[np.ndarray, np.ndarray]:
     return _moment(mu, tau, 1), _moment(mu, tau, 2)
 
 
-def report_theta_cdf(values: Mapping, y: int, n: int, x: float, covariates: np.ndarray | None = None) -> np.ndarray:
-    """P(θ_i ≤ x | μ, β, τ, y_i) per point (`covariates`: the report's one row (1, k), or None)."""
+def report_theta_cdf(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
+    """x ↦ P(θ_i ≤ x | μ, β, τ, y_i) per point (`covariates`: the report's one row (1, k), or None); what
+    does not depend on x (each point's support and normaliser) is computed once."""
     location = report_locations(values, covariates)[..., 0]
-    return sf.logit_normal_conditional_cdf(y, n, location, _values(values, "tau"), x)
+    return sf.logit_normal_conditional_cdf(y, n, location, _values(values, "tau"))
 
 
 def report_theta_moments(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None):

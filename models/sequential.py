@@ -350,8 +350,14 @@ def population_means(mu, tau, chol, points: np.ndarray | None = None, chunk: int
     for start in range(0, mu.shape[0], chunk):
         block = slice(start, start + chunk)
         logit_p = np.matmul(points, np.swapaxes(scaled[block], -1, -2)) + mu[block, None, :]
-        out[block] = cumulative(special.expit(logit_p)).mean(axis=1)
+        out[block] = point_average(cumulative(special.expit(logit_p)))
     return out.reshape(*lead, len(STAGES))
+
+
+def point_average(values: np.ndarray) -> np.ndarray:
+    """(draw, point, outcome) → (draw, outcome): the equal-weight average over quasi-Monte Carlo points, as a
+    matrix product (a reduction along the strided middle axis is about ten times slower)."""
+    return values.transpose(0, 2, 1) @ np.full(values.shape[1], 1.0 / values.shape[1])
 
 
 def chol_draws(posterior: xr.Dataset) -> np.ndarray:

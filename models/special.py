@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy import special
@@ -245,17 +246,22 @@ def _log_integral(y, n, eta, tau, a, b):
                              + np.log(_LEGENDRE_W * np.maximum(half, 1e-300)[..., None]), axis=-1)
 
 
-def logit_normal_conditional_cdf(y, n, eta, tau, x: float):
-    """P(θ ≤ x | η, τ, y of n) for θ = expit(η + τz), elementwise: the Gauss-Legendre rule of the marginal
-    on each side of the mode, cut at z = (logit x − η)/τ."""
+def logit_normal_conditional_cdf(y, n, eta, tau) -> Callable[[float], np.ndarray]:
+    """x ↦ P(θ ≤ x | η, τ, y of n) for θ = expit(η + τz), elementwise: the Gauss-Legendre rule of the
+    marginal on each side of the mode, cut at z = (logit x − η)/τ. The support and the normalising integral
+    are computed once, for the many x of a quantile search."""
     y, n, eta, tau = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, eta, tau)))
     mode, left, right = logit_normal_support(y, n, eta, tau)
-    with np.errstate(divide="ignore"):
-        cut = np.clip((special.logit(x) - eta) / tau, left, right)
-    below = _log_integral(y, n, eta, tau, left, np.minimum(cut, mode))
-    above = _log_integral(y, n, eta, tau, mode, np.maximum(cut, mode))
     total = np.logaddexp(_log_integral(y, n, eta, tau, left, mode), _log_integral(y, n, eta, tau, mode, right))
-    return np.clip(np.exp(np.logaddexp(below, np.where(cut > mode, above, -np.inf)) - total), 0.0, 1.0)
+
+    def cdf(x: float) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            cut = np.clip((special.logit(x) - eta) / tau, left, right)
+        below = _log_integral(y, n, eta, tau, left, np.minimum(cut, mode))
+        above = _log_integral(y, n, eta, tau, mode, np.maximum(cut, mode))
+        return np.clip(np.exp(np.logaddexp(below, np.where(cut > mode, above, -np.inf)) - total), 0.0, 1.0)
+
+    return cdf
 
 
 def logit_normal_conditional_moments(y, n, eta, tau):

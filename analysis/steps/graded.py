@@ -35,6 +35,8 @@ DELTAS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, None)
 MISSINGNESS_POINTS = 256
 """Quasi-Monte Carlo points per draw for the shifted population means (fewer than the model's 2048:
 their integration error per draw, about 1e-4, is far below the Monte Carlo error of the draws)."""
+DRAW_BLOCK = 128
+"""Draws per block of the shifted population means (a block's arrays, 128 × 256 × 4, fit in cache)."""
 STAGES_OF = {"any_response": (0,), "marked": (0, 1), "complete": (0, 1, 2), "sustained": (0, 3)}
 """The stages (of `sequential.STAGES`) whose probabilities an outcome multiplies."""
 
@@ -108,21 +110,26 @@ def missingness(posterior: xr.Dataset, counts: np.ndarray) -> Missingness:
     tau = posterior["tau"].transpose("chain", "draw", "stage").values.reshape(-1, len(sequential.STAGES))
     chol = sequential.chol_draws(posterior).reshape(-1, len(sequential.STAGES), len(sequential.STAGES))
     points = sequential.QMC_POINTS[:MISSINGNESS_POINTS]
-    logits = np.einsum("kt,dst->dks", points, chol * tau[:, :, None]) + mu[:, None, :]  # (draw, point, stage)
     patterns, shares = np.unique(counts < 0, axis=0, return_counts=True)
     shares = shares / shares.sum()
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    means = np.empty((len(DELTAS), mu.shape[0], len(OUTCOME_KEYS)))
+    for block in range(0, mu.shape[0], DRAW_BLOCK):  # blocks of draws, so that the arrays stay in cache
+        rows = slice(block, block + DRAW_BLOCK)
+        logits = np.einsum("kt,dst->dks", points, chol[rows] * tau[rows, :, None]) + mu[rows, None, :]
+        graded = special.expit(logits)  # (draw, point, stage)
+        for j, delta in enumerate(DELTAS):
+            if delta == 0:  # every pattern gives the model's pooled value
+                means[j, rows] = sequential.point_average(sequential.cumulative(graded))
+                continue
+            shifted = 0.0 if delta is None else special.expit(logits - delta)
+            means[j, rows] = sum(
+                share * sequential.point_average(sequential.cumulative(np.where(pattern, shifted, graded)))
+                for pattern, share in zip(patterns, shares))
     outcomes = {key: [] for key in OUTCOME_KEYS}
-    for delta in DELTAS:
-        means = np.zeros((mu.shape[0], len(OUTCOME_KEYS)))
-        for pattern, share in zip(patterns, shares):
-            if delta is None:
-                p = np.where(pattern, 0.0, special.expit(logits))
-            else:
-                p = special.expit(logits - delta * pattern)
-            means += share * sequential.cumulative(p).mean(axis=1)
+    for j in range(len(DELTAS)):
         for k, key in enumerate(OUTCOME_KEYS):
-            outcomes[key].append(est.of_draws(means[:, k].reshape(chains, draws)))
+            outcomes[key].append(est.of_draws(means[j, :, k].reshape(chains, draws)))
     ungraded = {key: int(np.any(counts[:, list(STAGES_OF[outcome])] < 0, axis=1).sum())
                 for key, outcome in zip(OUTCOME_KEYS, sequential.OUTCOMES)}
     return Missingness(DELTAS, {k: tuple(v) for k, v in outcomes.items()}, ungraded)

@@ -146,8 +146,7 @@ def exact_reports(family: ModuleType, grid: Exact, reports: Reports, data: Binom
     for i in first:
         row = reports.covariates[i:i + 1] if reports.n_covariates else None
         y, n = int(reports.y[i]), int(reports.n[i])
-        cdf = est.pointwise(lambda v, x, y=y, n=n, row=row: family.report_theta_cdf(v, y, n, x, row))
-        estimates.append(est.mixture(grid, cdf,
+        estimates.append(est.mixture(grid, lambda v, y=y, n=n, row=row: family.report_theta_cdf(v, y, n, row),
                                      lambda v, y=y, n=n, row=row: family.report_theta_moments(v, y, n, row)))
     return {rid: estimates[row_of[i]] for i, rid in enumerate(data.report_ids)}
 
