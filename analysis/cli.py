@@ -40,11 +40,13 @@ class Parser(argparse.ArgumentParser):
 
 def add_output_options(parser: argparse.ArgumentParser, default_out: str, sweep_default: bool | None,
                        no_sweep: str, sweep: str) -> None:
-    """--out, --force and the --no-sensitivity/--sensitivity switch, worded alike in every command that writes
-    a synthesis."""
+    """--out, --force, --no-figures and the --no-sensitivity/--sensitivity switch, worded alike in every
+    command that writes a synthesis."""
     parser.add_argument("--out", type=Path, help=f"output folder (default: {default_out}); it belongs to the tool: a "
                                                  "folder that is not a previous output is refused")
     parser.add_argument("--force", action="store_true", help="replace a previous output given with --out")
+    parser.add_argument("--no-figures", dest="figures", action="store_false",
+                        help="draw no figure: a quicker draft with the same numbers, whose pages say it has none")
     switch = parser.add_mutually_exclusive_group()
     switch.add_argument("--no-sensitivity", dest="sensitivity", action="store_false", default=sweep_default,
                         help=no_sweep)

@@ -41,7 +41,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_output_options(parser, "reports/<config name>", None,
                        "skip the sensitivity sweep (a quick draft: the report says so at the top)",
                        "run the sweep for a config other than the primary one")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.svg and not args.figures:
+        parser.error("--svg asks for figures that --no-figures leaves out")
+    return args
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
         from analysis.report.writer import console_lines, write_run
         from analysis.synthesis import synthesise
 
-        figures.start_workers()  # their imports overlap the computation
+        if args.figures:
+            figures.start_workers()  # their imports overlap the computation
     cache = cache if cache is not None else process_cache()
     clock.attach(cache)
     print(f"{inputs.config.name}: {inputs.config.model.family}, outcome {data.outcome}, drug {data.drug}: "
@@ -114,7 +118,7 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
         print(f"warning: {warning}", file=sys.stderr)
     synthesis = synthesise(inputs, cache, clock, plan.sensitivity, plan.note, plan.overrides, args.data)
     with atomic_directory(plan.out) as staging:
-        summary = write_run(synthesis, staging, svg=args.svg, log=log, clock=clock, started=started,
+        summary = write_run(synthesis, staging, svg=args.svg, draw=args.figures, log=log, clock=clock, started=started,
                             command=["python", "-m", "analysis.fit", *(sys.argv[1:] if argv is None else argv)],
                             compilations=clock.compilations())
     for line in console_lines(summary):

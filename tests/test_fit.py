@@ -84,11 +84,17 @@ def test_another_seed_prints_the_same_numbers(primary_run, model_cache, tmp_path
     """Same data and config, another seed: other draws, the same printed answer. Every exact number is
     identical. A Monte Carlo number is printed to a unit of at least 10 of its MCSEs, so it can move only
     where it sits on a rounding boundary (or where its MCSE sits on a digit boundary), and then by at most
-    one unit of the coarser printing."""
+    one unit of the coarser printing. The run draws no figure (`--no-figures`): its pages say so at the top
+    and print the numbers of a run with figures."""
     from test_report import _mcse_of
 
     _, first = primary_run
-    assert fit.main(["--out", str(tmp_path / "other"), "--seed", "7"], cache=model_cache) == cli.EXIT_OK
+    assert fit.main(["--out", str(tmp_path / "other"), "--seed", "7", "--no-figures"], cache=model_cache) == cli.EXIT_OK
+    assert not (tmp_path / "other" / "figures").exists()
+    page = (tmp_path / "other" / "report.html").read_text(encoding="utf-8")
+    assert page.index("Draft: no figures") < page.index('id="bottom-line"') and "<img" not in page
+    assert "Draft: no figures" in (tmp_path / "other" / "clinician.html").read_text(encoding="utf-8")
+    assert "Draft: no figures" not in (first / "report.html").read_text(encoding="utf-8")
     other = json.loads((tmp_path / "other" / "summary.json").read_text())
     session = json.loads((first / "summary.json").read_text())
     assert other["graded"]["marked"]["pooled"]["mean"] != session["graded"]["marked"]["pooled"]["mean"]
@@ -185,6 +191,7 @@ def test_readme_headline_is_the_primary_result(primary_run):
     (["--seed", "x"], "is not a whole number"),
     (["--config", "missing.toml"], "missing.toml"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--svg", "--no-figures"], "--svg asks for figures that --no-figures leaves out"),
 ])
 def test_bad_options_get_one_line_and_exit_2(argv, message, capsys):
     try:

@@ -201,7 +201,8 @@ def test_report_of_another_prior_and_selection_describes_them(model_cache, tmp_p
         f'extends = "{CONFIG_DIR / "default.toml"}"\n[model.publication]\nmechanism = "single_patient"\nweight = 0.5\n'
         '[model.beta_binomial]\nu_scale = 1.0\n[borrowing]\nenabled = false\n[graded]\nenabled = false\n'
         '[cumulative]\nenabled = false\n')
-    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out")], cache=model_cache) == cli.EXIT_OK
+    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out"), "--no-figures"],
+                    cache=model_cache) == cli.EXIT_OK
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "HalfNormal(1)" in html and "HalfNormal(0.5)" not in html
     assert 'data-key="target.' not in html and "no target arm configured" in html
@@ -229,7 +230,7 @@ def test_report_of_another_config_describes_that_model(model_cache, tmp_path):
 def test_failed_gate_writes_outputs_marked_failed_and_shows_it_in_red_at_the_top(model_cache, tmp_path):
     config = tmp_path / "strict.toml"
     config.write_text(f'extends = "{CONFIG_DIR / "default.toml"}"\n[diagnostics]\ness_tail_min = 1e9\n')
-    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out"), "--no-sensitivity"],
+    assert fit.main(["--config", str(config), "--out", str(tmp_path / "out"), "--no-sensitivity", "--no-figures"],
                     cache=model_cache) == cli.EXIT_GATE_FAILED
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "failed" and not summary["diagnostics"]["passed"]

@@ -162,7 +162,8 @@ def test_an_outcome_no_report_graded_is_not_headlined(other_run, tmp_path, model
     frame[["n_marked", "n_complete", "n_sustained"]] = None
     data = tmp_path / "any_only.csv"
     frame.to_csv(data, index=False)
-    assert fit.main(["--data", str(data), "--out", str(tmp_path / "out"), "--no-sensitivity"], cache=model_cache) == 0
+    assert fit.main(["--data", str(data), "--out", str(tmp_path / "out"), "--no-sensitivity", "--no-figures"],
+                    cache=model_cache) == 0
     body = Page(tmp_path / "out").body.split("2. What this evidence cannot say")[0]
     assert "marked" not in body and "clearance" not in body
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -38,7 +38,7 @@ def _write(path, header, rows) -> None:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, model_cache):
     """The shipped evidence without the reports of the cumulative analysis's last year, signed off by
-    `fit`; then `update` with those reports."""
+    `fit`; then `update` with those reports (neither draws figures: no test here reads one)."""
     folder = tmp_path_factory.mktemp("update")
     final = cumulative.analyse(load_inputs(load_config()), model_cache).steps[-1]
     last = final.added
@@ -50,12 +50,12 @@ def runs(tmp_path_factory, model_cache):
     (folder / "quick.toml").write_text(QUICK.format(default=PROJECT_ROOT / "analysis" / "configs" / "default.toml"))
     signed = folder / "signed"
     assert fit.main(["--config", str(folder / "quick.toml"), "--data", str(folder / "signed.csv"), "--out", str(signed),
-                     "--no-sensitivity"], cache=model_cache) == EXIT_OK
+                     "--no-sensitivity", "--no-figures"], cache=model_cache) == EXIT_OK
     before = _hashes(signed)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = update.main(["--add", str(folder / "new.csv"), "--signed-off", str(signed), "--out",
-                            str(folder / "updated")], cache=model_cache)
+                            str(folder / "updated"), "--no-figures"], cache=model_cache)
     return {"folder": folder, "signed": signed, "before": before, "last": last, "final": final, "code": code,
             "out": folder / "updated", "stdout": out.getvalue(), "stderr": err.getvalue()}
 

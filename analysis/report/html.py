@@ -51,10 +51,12 @@ def markdown_inline(text: str) -> Markup:
     return Markup(re.sub(r"`(.+?)`", r"<code>\1</code>", escaped))
 
 
-def context(synthesis, summary: dict, figures: dict[str, str], run_meta: dict) -> dict:
-    """Everything the templates read: the summary, the figures, the run, and the generated sentences."""
+def context(synthesis, summary: dict, figures: dict[str, str], run_meta: dict, figures_drawn: bool = True) -> dict:
+    """Everything the templates read: the summary, the figures (and whether any were drawn), the run, and
+    the generated sentences."""
     return {
         "s": summary,
+        "figures_drawn": figures_drawn,
         "figures": figures,
         "run": run_meta,
         "bottom_line": headline.bottom_line(summary),
@@ -75,9 +77,10 @@ def context(synthesis, summary: dict, figures: dict[str, str], run_meta: dict) -
     }
 
 
-def write_pages(directory: Path, synthesis, summary: dict, figure_dir: Path, run_meta: dict) -> None:
-    """report.html and clinician.html into `directory`, the figures embedded."""
-    figures = {p.stem: embed_png(p) for p in sorted(figure_dir.glob("*.png"))}
-    values = context(synthesis, summary, figures, run_meta)
+def write_pages(directory: Path, synthesis, summary: dict, figure_dir: Path | None, run_meta: dict) -> None:
+    """report.html and clinician.html into `directory`, the figures embedded (`figure_dir` None: a draft
+    drawn without figures, which the pages say)."""
+    figures = {p.stem: embed_png(p) for p in sorted(figure_dir.glob("*.png"))} if figure_dir is not None else {}
+    values = context(synthesis, summary, figures, run_meta, figure_dir is not None)
     (directory / "report.html").write_text(render_page("report.html.j2", values), encoding="utf-8")
     (directory / "clinician.html").write_text(render_page("clinician.html.j2", values), encoding="utf-8")

@@ -38,8 +38,9 @@ VERSIONED_PACKAGES = ("pymc", "pytensor", "jax", "jaxlib", "blackjax", "arviz-ba
 
 
 def write_run(synthesis: Synthesis, directory: Path, svg: bool, log, clock, started: float, command: list[str],
-              compilations: int) -> dict:
-    """Write every output of the run into `directory`; returns the summary document."""
+              compilations: int, draw: bool = True) -> dict:
+    """Write every output of the run into `directory` (the figures only when `draw`); returns the summary
+    document."""
     written = time.perf_counter()
     summary = synthesis.to_dict()
     _write_json(directory / "summary.json", summary)
@@ -49,9 +50,9 @@ def write_run(synthesis: Synthesis, directory: Path, svg: bool, log, clock, star
         _write_csv(directory / "sensitivity.csv", sensitivity_rows(summary))
     for name, tree in fits(synthesis).items():
         tree.to_netcdf(directory / f"{name}.nc", engine="h5netcdf")
-    drawn = figures.draw(figure_jobs(synthesis, summary), directory / "figures", svg=svg)
+    drawn = figures.draw(figure_jobs(synthesis, summary), directory / "figures", svg=svg) if draw else []
     run_meta = run_metadata(command, started)
-    html.write_pages(directory, synthesis, summary, directory / "figures", run_meta)
+    html.write_pages(directory, synthesis, summary, directory / "figures" if draw else None, run_meta)
     timings = {**clock.seconds(), "outputs": round(time.perf_counter() - written, 2)}
     _write_json(directory / "config.json", summary_config(synthesis))
     _write_json(directory / "run.json", {**run_metadata(command, started), "phase_seconds": timings,
