@@ -299,14 +299,33 @@ def _face_points(lower: np.ndarray, upper: np.ndarray, axis: int, position: floa
     return np.stack(columns, axis=1)
 
 
+def _face_peak(values: np.ndarray) -> float:
+    """The largest value on a face's grid, raised by the peak of the parabola through it and its two
+    neighbours along each axis of the face where it is interior and the values there are concave."""
+    top = np.unravel_index(int(np.argmax(values)), values.shape)
+    largest = peak = float(values[top])
+    if not np.isfinite(largest):
+        return largest
+    for axis, at in enumerate(top):
+        if 0 < at < values.shape[axis] - 1:
+            before, after = (float(values[top[:axis] + (at + step,) + top[axis + 1:]]) for step in (-1, 1))
+            curvature = 2 * largest - before - after
+            if np.isfinite(curvature) and curvature > 0:
+                peak += (after - before) ** 2 / (8 * curvature)
+    return peak
+
+
 def posterior_box(log_density: LogDensity, mode, scale, drop: float = 30.0,
                   max_halfwidth: float | Sequence[float] = DEFAULT_MAX_HALFWIDTH, *,
                   face_points: int | None = None, start_scales: float = 3.0,
                   bisections: int = 8) -> Box:
     """Per-axis bounds such that the log density on every face of the box is at least `drop` below the
-    largest value seen, checked on a coarse grid over the whole face (`face_points` per other axis: 257
-    for 2-D, 49 for 3-D), not only where the axes through the mode cross it: the posteriors here are
-    correlated and skewed, and a ridge can leave the box away from the mode's lines.
+    largest value seen, checked on a coarse grid over the whole face (`face_points` per other axis: 65
+    for 2-D, 25 for 3-D), not only where the axes through the mode cross it: the posteriors here are
+    correlated and skewed, and a ridge can leave the box away from the mode's lines. A face's largest
+    value is its grid's largest, raised by the peak of the parabola through it and its neighbours along
+    each axis of the face (`_face_peak`): exact for a log density quadratic along the face, so the coarse
+    grid does not miss the top of a ridge that crosses it between nodes.
 
     Each face starts `start_scales` · scale from the mode; a failing face doubles its distance from
     the mode (never beyond `max_halfwidth`, a number or one per axis), repeated over all faces until
@@ -321,7 +340,7 @@ def posterior_box(log_density: LogDensity, mode, scale, drop: float = 30.0,
     d = mode.size
     scale = np.broadcast_to(np.asarray(scale, dtype=float), (d,))
     limit = np.broadcast_to(np.asarray(max_halfwidth, dtype=float), (d,)).copy()
-    per_side = face_points or {1: 1, 2: 257, 3: 49}.get(d, 9)
+    per_side = face_points or {1: 1, 2: 65, 3: 25}.get(d, 9)
     log_max = float(f(mode[None])[0])
     if not np.isfinite(log_max):
         raise ValueError("log_density is not finite at the mode")
@@ -341,7 +360,8 @@ def posterior_box(log_density: LogDensity, mode, scale, drop: float = 30.0,
                 blocks.append(points)
                 sizes.append(len(points))
         values = f(np.concatenate(blocks))
-        return np.array([v.max() for v in np.split(values, np.cumsum(sizes)[:-1])]).reshape(d, 2)
+        faces = np.split(values, np.cumsum(sizes)[:-1])
+        return np.array([_face_peak(v.reshape((per_side,) * (d - 1))) for v in faces]).reshape(d, 2)
 
     for _ in range(100):
         # Expand: double every failing face until all pass or sit at the limit.
