@@ -267,6 +267,15 @@ def test_mixture_quantile_and_mean():
 # --- mode, box, robustness --------------------------------------------------------------------------
 
 
+def _assert_faces_below(log_density, box, ceiling: float, points: int) -> None:
+    """On a fine grid of `points` over each face of a 2-D box, the log density stays below `ceiling`."""
+    for axis in range(2):
+        for position in (box.lower[axis], box.upper[axis]):
+            other = np.linspace(box.lower[1 - axis], box.upper[1 - axis], points)
+            face = np.column_stack([np.full_like(other, position), other])[:, [0, 1] if axis == 0 else [1, 0]]
+            assert log_density(face).max() <= ceiling + 1e-6
+
+
 @pytest.mark.parametrize("correlation", [0.99, 0.999])
 def test_a_face_check_between_its_nodes_finds_the_ridge(correlation):
     """The faces are checked on a coarse grid (65 points per 2-D face); a narrow correlated ridge crosses a
@@ -276,12 +285,7 @@ def test_a_face_check_between_its_nodes_finds_the_ridge(correlation):
     cov, log_density = gaussian(np.zeros(2), sd, np.array([[1, correlation], [correlation, 1]]), 0.0)
     mode, scale = find_mode(log_density, [0.0, 0.0])
     box = posterior_box(log_density, mode, scale)
-    peak = log_density(mode[None])[0]
-    for axis in range(2):
-        for position in (box.lower[axis], box.upper[axis]):
-            other = np.linspace(box.lower[1 - axis], box.upper[1 - axis], 20001)
-            face = np.column_stack([np.full_like(other, position), other])[:, [0, 1] if axis == 0 else [1, 0]]
-            assert log_density(face).max() <= peak - 30.0 + 1e-6
+    _assert_faces_below(log_density, box, log_density(mode[None])[0] - 30.0, points=20001)
 
 
 def test_the_parabola_through_a_face_maximum_gives_the_peak_between_nodes():
@@ -300,13 +304,8 @@ def test_mode_far_from_start_and_box_faces():
     assert np.allclose(mode, [40.0, -25.0], atol=1e-5)
     assert np.allclose(scale, np.sqrt(np.diag(cov)), rtol=1e-3)
     box = posterior_box(log_density, mode, scale)
-    peak = log_density(mode[None])[0]
     # Every face, on a fine grid over the whole face, is at least 30 below the peak ...
-    for axis in range(2):
-        for position in (box.lower[axis], box.upper[axis]):
-            other = np.linspace(box.lower[1 - axis], box.upper[1 - axis], 4001)
-            face = np.column_stack([np.full_like(other, position), other])[:, [0, 1] if axis == 0 else [1, 0]]
-            assert log_density(face).max() <= peak - 30.0 + 1e-6
+    _assert_faces_below(log_density, box, log_density(mode[None])[0] - 30.0, points=4001)
     # ... and not much further out than needed (tightened after doubling): a correlated normal drops by
     # 30 at sqrt(60) marginal SDs.
     halfwidth = (box.upper - box.lower) / 2
