@@ -118,7 +118,8 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
         print(f"warning: {warning}", file=sys.stderr)
     synthesis = synthesise(inputs, cache, clock, plan.sensitivity, plan.note, plan.overrides, args.data)
     with atomic_directory(plan.out) as staging:
-        summary = write_run(synthesis, staging, svg=args.svg, draw=args.figures, log=log, clock=clock, started=started,
+        summary = write_run(synthesis, staging, svg=args.svg, draw=args.figures, log=log, clock=clock,
+                            started=started,
                             command=["python", "-m", "analysis.fit", *(sys.argv[1:] if argv is None else argv)],
                             compilations=clock.compilations())
     for line in console_lines(summary):

@@ -245,7 +245,8 @@ def _update(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunL
     with atomic_directory(plan.out) as staging:
         for name in plan.tables:
             shutil.copyfile(plan.staged / name, staging / name)
-        summary = write_run(synthesis, staging, svg=False, draw=args.figures, log=log, clock=clock, started=started,
+        summary = write_run(synthesis, staging, svg=False, draw=args.figures, log=log, clock=clock,
+                            started=started,
                             command=["python", "-m", "analysis.update", *(sys.argv[1:] if argv is None else argv)],
                             compilations=clock.compilations())
         written = json.loads((staging / "summary.json").read_text(encoding="utf-8"))

@@ -191,7 +191,8 @@ def new_theta_moments(values: Mapping) -> tuple[np.ndarray, np.ndarray]:
     return mu, mu * (mu * kappa + 1) / (kappa + 1)
 
 
-def report_theta_cdf(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
+def report_theta_cdf(values: Mapping, y: int, n: int,
+                     covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
     """x ↦ P(θ_i ≤ x | μ, κ, y_i) per point: exactly Beta(a_i + y_i, b_i + n_i − y_i); `covariates`: the
     report's one row (1, k) when the model has covariates."""
     a, b = shape_parameters(values, covariates)

@@ -114,10 +114,11 @@ def find_mode(log_density: LogDensity, start, *, scan_radius: float = 4.0) -> tu
 
     A vectorised scan of start + {0, ±r/4, ±r/2, ±r}^d (r = `scan_radius`; for d > 4 only along the
     axes) picks the best starting point (also when the density is -inf at `start`); damped Newton steps
-    (`_newton`, two vectorised calls each: about ten calls in all, where a simplex search makes one call per
-    point) climb to the mode, with Nelder-Mead then BFGS as the fallback when they do not settle; the
-    Hessian is a central-difference one (one call). When −H is not positive definite (a flat or degenerate direction) the scale falls back to
-    1/sqrt(|H_ii|), capped to [1e-6, 10]: it only seeds `posterior_box`, which does not rely on it.
+    (`_newton`, two vectorised calls each: about a dozen calls in all, where a simplex search makes one call
+    per point) climb to the mode, with Nelder-Mead then BFGS as the fallback when they do not settle; the
+    Hessian is a central-difference one (one call). When −H is not positive definite (a flat or degenerate
+    direction) the scale falls back to 1/sqrt(|H_ii|), capped to [1e-6, 10]: it only seeds `posterior_box`,
+    which does not rely on it.
     """
     f = _safe(log_density)
     start = np.atleast_1d(np.asarray(start, dtype=float))
@@ -207,7 +208,8 @@ def _simplex_then_bfgs(f: LogDensity, x: np.ndarray) -> np.ndarray:
 
 
 def _derivatives(f: LogDensity, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The central-difference Hessian (`_hessian`'s stencil) and gradient (steps 1e-6 · (1 + |x_i|)) in one call."""
+    """The central-difference Hessian (`_hessian`'s stencil) and gradient (steps 1e-6 · (1 + |x_i|)), in one
+    call."""
     d = x.size
     h = 1e-6 * (1.0 + np.abs(x))
     stencil = _hessian_points(x)
@@ -233,6 +235,7 @@ def _hessian_points(x: np.ndarray) -> np.ndarray:
 
 
 def _hessian_from(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The Hessian from the log density at `_hessian_points(x)`."""
     d = x.size
     h = 1e-3 * (1.0 + np.abs(x))
     f0, plus, minus = values[0], values[1:d + 1], values[d + 1:2 * d + 1]

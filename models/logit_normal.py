@@ -191,7 +191,8 @@ def new_theta_moments(values: Mapping) -> tuple[np.ndarray, np.ndarray]:
     return _moment(mu, tau, 1), _moment(mu, tau, 2)
 
 
-def report_theta_cdf(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
+def report_theta_cdf(values: Mapping, y: int, n: int,
+                     covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
     """x ↦ P(θ_i ≤ x | μ, β, τ, y_i) per point (`covariates`: the report's one row (1, k), or None); what
     does not depend on x (each point's support and normaliser) is computed once."""
     location = report_locations(values, covariates)[..., 0]
