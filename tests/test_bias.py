@@ -21,6 +21,7 @@ from analysis.steps import cumulative, metaregression, primary
 from analysis.synthesis import SIZE_VARIANT
 from exact_posteriors import beta_binomial, inputs_for
 from mc import assert_matches
+from test_report import assert_every_number_is_the_summary_number
 from models.families import FAMILIES, model_spec
 
 
@@ -225,10 +226,14 @@ def test_a_primary_meta_regression_is_reported_with_its_slopes(tmp_path, model_c
     block, page = summary["meta_regression"], (out / "report.html").read_text()
     assert set(block["slopes"]) == {"log_n", "year"} and block["method"] == "draws"
     assert "Meta-regression of this analysis" in page and (out / "figures" / "funnel.png").is_file()
-    for name in ("log_n", "year"):
-        assert f'data-key="meta_regression.slopes.{name}.p_negative">{block["slopes"][name]["p_negative"]:.3f}' in page
-        assert block["slopes"][name]["label"] in page
+    for name in ("log_n", "year"):  # P(slope < 0) from draws, with its Monte Carlo error
+        assert f'data-key="meta_regression.slopes.{name}.p_negative"' in page
+        assert f'data-key="meta_regression.slopes.{name}.slope.ci95.1"' in page
+        assert block["slopes"][name]["p_negative_mcse"] > 0 and block["slopes"][name]["label"] in page
+    assert 'data-key="meta_regression.predictions.4.estimate.mean"' in page  # a prediction by year
+    assert_every_number_is_the_summary_number(out / "report.html", summary, minimum=50)
     # the pooled estimate is a report at the covariates' centre, and the headline says so
-    headline = page.split('id="headline"', 1)[1].split("</p>", 1)[0]
+    headline = page.split('id="bottom-line"', 1)[1].split("<h2", 1)[0]
     assert "for a report at the average of its covariates" in headline
     assert "average over reports" not in headline
+    assert "come from NUTS draws" in headline and "Every number here is exact" not in headline

@@ -94,7 +94,7 @@ def assert_every_number_is_the_summary_number(page: Path, summary: dict, minimum
             assert text == {"not_applicable": "n/a"}.get(value, str(value)), key  # the appraisal grid abbreviates
         elif text.startswith("≈"):
             unit = 10 ** math.ceil(math.log10(APPROXIMATE * _mcse_of(summary, key)))  # the rounding unit
-            assert abs(float(text[1:]) - value) <= unit / 2, (key, text, value)
+            assert abs(float(text[1:].replace(",", "")) - value) <= unit / 2, (key, text, value)
         else:
             decimals = len(text.split(".")[1]) if "." in text else 0
             printed = (format_number(value, decimals), format_number(value, None),

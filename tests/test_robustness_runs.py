@@ -25,7 +25,7 @@ from mc import assert_matches
 
 
 def _start(out):
-    return subprocess.Popen([sys.executable, "-m", "analysis.fit", "--out", str(out), "--no-sensitivity"],
+    return subprocess.Popen([sys.executable, "-m", "analysis.fit", "--out", str(out), "--force", "--no-sensitivity"],
                             cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -285,5 +285,5 @@ def test_the_primary_report_carries_its_sweep_and_a_draft_says_so(primary_run, t
     assert fit.main(["--out", str(draft), "--no-sensitivity"], cache=model_cache) == fit.EXIT_OK
     draft_html = (draft / "report.html").read_text(encoding="utf-8")
     assert "Draft: sensitivity analyses not run" in draft_html
-    assert draft_html.index("Draft: sensitivity analyses not run") < draft_html.index('id="headline"')
+    assert draft_html.index("Draft: sensitivity analyses not run") < draft_html.index('id="bottom-line"')
     assert json.loads((draft / "summary.json").read_text())["sensitivity"]["status"] == "not run"

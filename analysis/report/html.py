@@ -57,6 +57,7 @@ def context(synthesis, summary: dict, figures: dict[str, str], run_meta: dict, f
     return {
         "s": summary,
         "figures_drawn": figures_drawn,
+        "exactness": headline.exactness(summary),
         "figures": figures,
         "run": run_meta,
         "bottom_line": headline.bottom_line(summary),

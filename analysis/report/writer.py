@@ -102,8 +102,9 @@ def figure_jobs(synthesis: Synthesis, s: dict) -> list[Job]:
         jobs.append(Job("tipping", bias.tipping, (s,)))
         if s["bias"].get("averaged"):
             jobs.append(Job("omega", bias.omega, (s,)))
-    if s.get("small_study"):
-        jobs.append(Job("funnel", meta.funnel, (s["small_study"], s["reports"])))
+    sizes = s.get("small_study") or s.get("meta_regression")
+    if sizes and (sizes.get("curve") or {}).get("n"):
+        jobs.append(Job("funnel", meta.funnel, (sizes, s["reports"])))
     if s.get("cumulative"):
         jobs.append(Job("cumulative", meta.cumulative, (s,)))
     if s.get("graded"):

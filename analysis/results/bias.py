@@ -20,6 +20,8 @@ class Slope(Result):
     p_negative: float
     without_most_influential: dict[str, Any] | None
     """P(slope < 0) without the report that moves it most (its id and the value): how fragile the sign is."""
+    p_negative_mcse: float | None = None
+    """The Monte Carlo standard error of `p_negative` when it comes from draws (None: exact)."""
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,7 @@ def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
                      family.heavy_tailed, report_level=False)
         posterior = result.posterior
         beta = posterior["beta"].transpose("chain", "draw", "covariate").values
-        slopes = {name: Slope(COVARIATES[name].label, COVARIATES[name].unit,
-                              est.of_draws(beta[..., k] / design.scale[k]), float(np.mean(beta[..., k] < 0)), None)
-                  for k, name in enumerate(design.names)}
+        slopes = {name: _drawn_slope(name, beta[..., k] / design.scale[k]) for k, name in enumerate(design.names)}
         values = {k: posterior[k].values for k in posterior.data_vars}
         predictions = tuple(
             Prediction(name, label, size, value, est.of_draws(_means_at(family, values, design, name, value)),
@@ -108,6 +106,13 @@ def _checked(family, design: Design, points: list):
 
 def _report_log_lik(family, values: dict, reports, i: int) -> np.ndarray:
     return family.log_marginal(values, reports.y[i:i + 1], reports.n[i:i + 1], reports.covariates[i:i + 1])[..., 0]
+
+
+def _drawn_slope(name: str, draws: np.ndarray) -> Slope:
+    """A slope from its (chain, draw) draws: P(slope < 0) with its Monte Carlo standard error."""
+    negative = est.of_draws((draws < 0).astype(float))
+    return Slope(COVARIATES[name].label, COVARIATES[name].unit, est.of_draws(draws), negative.mean, None,
+                 (negative.mcse or {}).get("mean"))
 
 
 def _exact_slope(family, exact: Exact, reports, design: Design, data) -> Slope:

@@ -106,9 +106,10 @@ def exact_population(family: ModuleType, exact: Exact) -> Population:
             hyper["kappa"] = est.on_grid(exact, values["kappa"], heavy=True)
             hyper["u"] = est.on_grid(exact, values["u"])
         expit_mu = None
-    else:
+    else:  # τ = c sinh t on the folded axis: its quantiles from that axis's marginal, as u's above
         hyper = {"mu": est.on_grid(exact, values["mu"], axis=0, transform=lambda x: x),
-                 "tau": est.on_grid(exact, values["tau"])}
+                 "tau": est.on_grid(exact, values["tau"], axis=int(fold[0]), transform=quadrature.scale_of(exact))
+                 if fold.size else est.on_grid(exact, values["tau"])}
         expit_mu = est.on_grid(exact, values["mu"], axis=0, transform=special.expit)
     predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments)
     return Population(pooled, predictive, est.on_grid(exact, family.heterogeneity_sd(values)), hyper, expit_mu, exact)

@@ -125,7 +125,8 @@ def funnel(block: dict, reports: dict) -> plt.Figure:
     Reports with the same counts are spread sideways and labelled once ("3/3 (5 reports)"); reports with a
     non-responder are named under their interval.
 
-    Reads ``s["small_study"]`` (`block`: curve {n, mean, lo, hi}, observed_sizes [smallest, largest],
+    Reads ``s["small_study"]``, or the analysis's own ``s["meta_regression"]`` on covariates that include
+    log n (`block`: curve {n, mean, lo, hi}, observed_sizes [smallest, largest],
     predictions [{label, n, estimate, extrapolation}], slopes["log_n"]) and ``s["reports"]`` (`reports`:
     {id: n, y, raw_ci95}); the meta-regression's block does not carry the counts."""
     figure, ax = plt.subplots(figsize=(WIDTH, 4.9), layout="constrained")

@@ -98,8 +98,7 @@ def how_often(s: dict) -> Markup:
     """How often any, marked and complete responses were reported, with the missing-grade range."""
     crude = s["comparators"]["crude"]
     text = (f"{tag('comparators.crude.y', crude['y'])} of {tag('comparators.crude.n', crude['n'])} had "
-            f"{escape(words(s['outcome']))} as the authors judged it; averaged over reports, "
-            f"{estimate('pooled', s['pooled'])}.")
+            f"{escape(words(s['outcome']))} as the authors judged it; {estimand(s)}, {estimate('pooled', s['pooled'])}.")
     graded = s.get("graded")
     if graded and graded["marked"]["reports"]:
         marked = graded["marked"]["pooled"]
@@ -210,10 +209,29 @@ def bias_robust(s: dict) -> Markup:
     return _m(text)
 
 
+def estimand(s: dict, noun: bool = False) -> str:
+    """What the pooled estimate is: the average over reports, or, in a meta-regression, the mean of a report
+    at the average of its covariates ("averaged over reports, 0.87"; as a noun, "the average over reports")."""
+    if s.get("meta_regression"):
+        return ("" if noun else "for ") + "a report at the average of its covariates"
+    return "the average over reports" if noun else "averaged over reports"
+
+
+def exactness(s: dict) -> str:
+    """Which numbers of the page are exact and which come from draws, as this run computed them."""
+    draws = "printed only to the digits their Monte Carlo error cannot change"
+    if s["method"] != "quadrature":
+        return f"The numbers of this model come from NUTS draws (too many parameters for a grid), {draws}."
+    if s.get("graded"):
+        return ("Every number here is exact (computed by integration, the same at any seed) unless it comes from "
+                f"the graded-outcome model, whose numbers are {draws}.")
+    return "Every number here is exact (computed by integration, the same at any seed)."
+
+
 def next_patient(s: dict) -> Markup:
     pred = s["predictive"]
     return _m(f"The chance that the next patient responds, in a clinic like those that reported, is "
-              f"{tag('predictive.mean', pred['mean'], 2)} (the average over reports); the 95% interval "
+              f"{tag('predictive.mean', pred['mean'], 2)} ({estimand(s, noun=True)}); the 95% interval "
               f"{interval('predictive', pred)} is for a new clinic's response rate, not for one patient.")
 
 

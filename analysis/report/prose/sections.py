@@ -183,27 +183,42 @@ def _lead(s: dict) -> str:
 
 
 def size_regression(s: dict) -> list[Markup]:
-    small = s.get("small_study")
-    if not small or "log_n" not in small["slopes"]:
+    """The size meta-regression beside the primary analysis (`small_study`) or, for a config with
+    covariates, the analysis's own meta-regression (`meta_regression`): each slope with P(slope < 0), the
+    predicted average response at chosen covariate values, and what a size slope cannot be told apart from."""
+    name = "small_study" if s.get("small_study") else "meta_regression"
+    block = s.get(name)
+    if not block or (name == "small_study" and "log_n" not in block["slopes"]):
         return []
-    slope = small["slopes"]["log_n"]
-    key = "small_study.slopes.log_n"
-    p = slope["p_negative"]
-    trend = ("larger reports tend to have found lower response rates" if p >= 0.8 else
-             "the data show no clear relation between report size and response")
-    text = (f"A meta-regression on report size (log n): slope {estimate(key + '.slope', slope['slope'])} per unit of "
-            f"log n, P(slope &lt; 0) = {tag(key + '.p_negative', p, 2)}: {trend}")
-    fragile = slope.get("without_most_influential")
-    if fragile:
-        text += (f"; without {escape(fragile['report'])} alone, P(slope &lt; 0) is "
-                 f"{tag(key + '.without_most_influential.p_negative', fragile['p_negative'], 2)}")
-    out = [_m(text + ".")]
+    out = []
+    if name == "meta_regression":
+        labels = ", ".join(escape(slope["label"]) for slope in block["slopes"].values())
+        out.append(_m(f"Meta-regression of this analysis, on {labels}: the average response it reports is that of "
+                      "a report at the average of its covariates."))
+    for covariate, slope in block["slopes"].items():
+        key = f"{name}.slopes.{covariate}"
+        p = tag(key + ".p_negative", slope["p_negative"], 2, slope.get("p_negative_mcse"))
+        if covariate == "log_n":
+            trend = ("larger reports tend to have found lower response rates" if slope["p_negative"] >= 0.8 else
+                     "the data show no clear relation between report size and response")
+            text = (f"A meta-regression on report size (log n): slope {estimate(key + '.slope', slope['slope'])} per "
+                    f"unit of log n, P(slope &lt; 0) = {p}: {trend}")
+        else:
+            text = (f"On {escape(slope['label'])}: slope {estimate(key + '.slope', slope['slope'])} "
+                    f"{escape(slope['unit'])}, P(slope &lt; 0) = {p}")
+        fragile = slope.get("without_most_influential")
+        if fragile:
+            text += (f"; without {escape(fragile['report'])} alone, P(slope &lt; 0) is "
+                     f"{tag(key + '.without_most_influential.p_negative', fragile['p_negative'], 2)}")
+        out.append(_m(text + "."))
     shown = []
-    for i, pr in enumerate(small["predictions"]):
+    for i, pr in enumerate(block["predictions"]):
         flag = " (beyond the largest report: an extrapolation)" if pr["extrapolation"] else ""
-        shown.append(f"{escape(pr['label'])}: {estimate(f'small_study.predictions.{i}.estimate', pr['estimate'])}{flag}")
-    out.append(_m("Predicted average response by report size: " + "; ".join(shown) + "."))
-    conf = small.get("confounders")
+        shown.append(f"{escape(pr['label'])}: {estimate(f'{name}.predictions.{i}.estimate', pr['estimate'])}{flag}")
+    if shown:
+        by = "by report size" if {pr["covariate"] for pr in block["predictions"]} == {"log_n"} else "by covariate"
+        out.append(_m(f"Predicted average response {by}: " + "; ".join(shown) + "."))
+    conf = block.get("confounders")
     if conf:
         bits = []
         if conf["secondary"]["with_nonresponder"] != conf["secondary"]["all_responder"]:
