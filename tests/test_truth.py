@@ -46,6 +46,9 @@ def test_sentences_about_the_data_follow_another_data_set(other_run):
     assert "How much reports differ is learnt from the 3 reports of two or more patients" in text
     assert "the 3 single-patient reports carry no information about it, and it shows most in Six and Ten" in text
     assert "crude rate of 0.58" in text
+    # Columns the table does not have leave no empty slots in the evidence details.
+    assert "source: not given in the data" in text and "drug: naltrexone, dose not stated" in text
+    assert "( confidence)" not in text and "pooled; ," not in text
     # The shipped data's facts appear nowhere.
     assert "Series14_Menta2024" not in html and "36 of 43" not in text
     # No appraisal, no search log came with these data: the sections say so, nothing fails.

@@ -56,7 +56,7 @@ def _dose(r) -> str:
     lo, hi = _text(r.get("dose_mg_min", "")), _text(r.get("dose_mg_max", ""))
     if lo and hi:
         return f"{lo} mg/day" if lo == hi else f"{lo}–{hi} mg/day"
-    return _text(r.get("dose_note", "")) or "not stated"
+    return _text(r.get("dose_note", "")) or "dose not stated"
 
 
 def _link(r) -> tuple[str, str]:
