@@ -108,7 +108,9 @@ def _reading(s: dict) -> Markup:
 def publication(s: dict) -> list[Markup]:
     bias = s.get("bias")
     if not bias:
-        return []
+        why = (s.get("skipped") or {}).get("publication")
+        return [_m(f"The selection models, tipping points and the bias-integrated answer were not computed: "
+                   f"{escape(why)}.")] if why else []
     out = []
     scenarios = [(i, sc) for i, sc in enumerate(bias["scenarios"]) if sc["mechanism"] == "all_responders"]
     if scenarios:
