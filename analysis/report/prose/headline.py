@@ -98,7 +98,8 @@ def how_often(s: dict) -> Markup:
     """How often any, marked and complete responses were reported, with the missing-grade range."""
     crude = s["comparators"]["crude"]
     text = (f"{tag('comparators.crude.y', crude['y'])} of {tag('comparators.crude.n', crude['n'])} had "
-            f"{escape(words(s['outcome']))} as the authors judged it; {estimand(s)}, {estimate('pooled', s['pooled'])}.")
+            f"{escape(words(s['outcome']))} as the authors judged it; {estimand(s)}, "
+            f"{estimate('pooled', s['pooled'])}.")
     graded = s.get("graded")
     if graded and graded["marked"]["reports"]:
         marked = graded["marked"]["pooled"]
