@@ -44,7 +44,8 @@ def forest(s: dict) -> plt.Figure:
     report on the right. More than `FOREST_MAX_REPORTS` reports: the largest ones, and the title says so.
 
     Reads ``s["reports"]`` ({id: n, y, year, mean, ci95, raw_ci95}), ``s["pooled"]``, ``s["predictive"]``,
-    ``s["comparators"]["crude"]``, ``s["outcome"]`` and ``s["drug"]``."""
+    ``s["comparators"]["crude"]``, ``s["outcome"]``, ``s["drug"]`` and whether ``s["meta_regression"]`` is there
+    (the pooled mean is then that of a report at the covariates' average)."""
     reports = s["reports"]
     ordered = report_order(reports)
     names = ordered[:FOREST_MAX_REPORTS]
@@ -66,11 +67,12 @@ def forest(s: dict) -> plt.Figure:
         ax.plot(block["mean"], yy, "D", color=colour, ms=7, clip_on=False, zorder=3)
         right_labels.append(interval_text(block["mean"], block["ci95"]))
     ax.axhline(1.5, color="#bbbbbb", lw=0.8)
+    pooled_is = "a report at its covariates' average" if s.get("meta_regression") else "average over reports"
     handles = [
         Line2D([], [], color="#9a9a9a", lw=1.3, marker="o", mfc="white", mec="#555555",
                label="observed proportion y/n, exact 95% CI"),
         Line2D([], [], color=COLOURS["map"], lw=2.2, marker="o", label="report's θ_i (shrunken), 95% CrI"),
-        Line2D([], [], color="black", lw=3.2, marker="D", label="pooled mean (average over reports), 95% CrI"),
+        Line2D([], [], color="black", lw=3.2, marker="D", label=f"pooled mean ({pooled_is}), 95% CrI"),
         Line2D([], [], color=COLOURS["posterior"], lw=3.2, marker="D", label="new report θ_new (predictive), 95% CrI"),
     ]
     crude = (s.get("comparators") or {}).get("crude")
