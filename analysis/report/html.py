@@ -58,6 +58,7 @@ def context(synthesis, summary: dict, figures: dict[str, str], run_meta: dict, f
         "s": summary,
         "figures_drawn": figures_drawn,
         "exactness": headline.exactness(summary),
+        "pooled_is": headline.estimand(summary, noun=True),
         "figures": figures,
         "run": run_meta,
         "bottom_line": headline.bottom_line(summary),

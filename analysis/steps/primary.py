@@ -101,18 +101,24 @@ def exact_population(family: ModuleType, exact: Exact) -> Population:
             scale = quadrature.scale_of(exact)
             hyper["kappa"] = est.on_grid(exact, values["kappa"], axis=int(fold[0]), heavy=True, decreasing=True,
                                          transform=lambda t: scale(t) ** -2.0)
-            hyper["u"] = est.on_grid(exact, values["u"], axis=int(fold[0]), transform=scale)
         else:
             hyper["kappa"] = est.on_grid(exact, values["kappa"], heavy=True)
-            hyper["u"] = est.on_grid(exact, values["u"])
+        hyper["u"] = _scale(exact, values["u"], fold)
         expit_mu = None
-    else:  # τ = c sinh t on the folded axis: its quantiles from that axis's marginal, as u's above
+    else:
         hyper = {"mu": est.on_grid(exact, values["mu"], axis=0, transform=lambda x: x),
-                 "tau": est.on_grid(exact, values["tau"], axis=int(fold[0]), transform=quadrature.scale_of(exact))
-                 if fold.size else est.on_grid(exact, values["tau"])}
+                 "tau": _scale(exact, values["tau"], fold)}
         expit_mu = est.on_grid(exact, values["mu"], axis=0, transform=special.expit)
     predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments)
     return Population(pooled, predictive, est.on_grid(exact, family.heterogeneity_sd(values)), hyper, expit_mu, exact)
+
+
+def _scale(exact: Exact, values: np.ndarray, fold: np.ndarray) -> Estimate:
+    """A scale parameter (u, τ): c sinh t on its folded axis, so its quantiles come from that axis's marginal
+    (spectrally accurate); without a folded axis, from the grid's smoothed CDF."""
+    if fold.size:
+        return est.on_grid(exact, values, axis=int(fold[0]), transform=quadrature.scale_of(exact))
+    return est.on_grid(exact, values)
 
 
 def exact(cache: ModelCache, family: ModuleType, spec: ModelSpec, prior: bool = False,
