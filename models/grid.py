@@ -579,9 +579,12 @@ class GridPosterior:
         return mask
 
     @cached_property
-    def _support_weights(self) -> np.ndarray:
+    def support_weights(self) -> np.ndarray:
+        """Normalised weights of the support nodes (in `points(support=True)` order): a mixture's weights."""
         w = self.weights[self.support]
-        return w / w.sum()
+        w = w / w.sum()
+        w.setflags(write=False)
+        return w
 
     @property
     def pruned_mass(self) -> float:
@@ -614,7 +617,7 @@ class GridPosterior:
     def expectation(self, values) -> float:
         """Posterior mean of a quantity given by its values on the grid (nodes outside the support,
         weight < PRUNE, are left out)."""
-        return float(self._support_weights @ self._values(values))
+        return float(self.support_weights @ self._values(values))
 
     def log_expectation(self, log_values) -> float:
         """log E[exp(log_values)], without overflow (e.g. log E_post[1 / p(y_i | φ)] with log_values = −ℓ_i).
@@ -806,7 +809,7 @@ class GridPosterior:
         relative to the weighted cell change."""
         if len(candidates) == 1:
             return candidates[0]
-        w = self._support_weights
+        w = self.support_weights
         order = np.argsort(g)
         ecdf = np.cumsum(w[order])
         band = np.zeros(g.size, dtype=bool)
@@ -818,7 +821,7 @@ class GridPosterior:
     def derived_cdf(self, values, t, transform: str = "auto") -> float:
         """P(g ≤ t) for a quantity g given on the grid (the smoothed-indicator estimator of `quantile`)."""
         g, candidates = self._derived(values, transform)
-        w = self._support_weights
+        w = self.support_weights
         level = float(w[g <= t].sum())
         name, u, s, _ = self._choose(g, candidates, min(max(level, 0.0), 1.0))
         forward, _, valid = _TRANSFORMS[name]
@@ -843,7 +846,7 @@ class GridPosterior:
         (κ = exp(−2 log u), an SD ∝ u) would be smoothed over very unequal widths and the
         extrapolation would fail."""
         g, candidates = self._derived(values, transform)
-        w = self._support_weights
+        w = self.support_weights
         qs = np.atleast_1d(np.asarray(q, dtype=float))
         out = np.empty(qs.shape)
         for i, level in enumerate(qs):
@@ -858,7 +861,7 @@ class GridPosterior:
     def mixture_cdf(self, component_cdf: Callable[[float], np.ndarray], x: float) -> float:
         """Σ_j w_j F_j(x) over the support, for component CDFs F_j given by `component_cdf(x)` (an array
         on the grid or over the support)."""
-        return float(self._support_weights @ self._values(component_cdf(float(x)), "component_cdf(x)"))
+        return float(self.support_weights @ self._values(component_cdf(float(x)), "component_cdf(x)"))
 
     def mixture_quantile(self, component_cdf: Callable[[float], np.ndarray], q, bracket=(0.0, 1.0),
                          xtol: float = 1e-12) -> np.ndarray | float:

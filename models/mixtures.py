@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
-_EPS = 1e-10  # draws are clipped into (0, 1) by this much before taking logs
+RESOLUTION = 1e-10
+"""Draws are clipped into [RESOLUTION, 1 − RESOLUTION] before taking logs: a mixture fitted to draws cannot
+tell values closer than this to 0 or 1 apart (draws of tiny Beta shapes underflow to exactly 0 or 1)."""
+_EPS = RESOLUTION
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLER_STACK = ("pymc", "pytensor", "jax", "jaxlib", "blackjax")
 
-BASE = {"analysis", "analysis.errors", "analysis.timing", "analysis.processes"}
-"""Small utilities with no imports of ours (the package, the input error, the stopwatch, worker processes):
+BASE = {"analysis", "analysis.errors", "analysis.timing", "analysis.processes", "analysis.digits"}
+"""Small utilities with no imports of ours (the package, the input error, the stopwatch, worker processes, the
+digits a number may show):
 any floor may use them."""
 # Each floor may import the floors named here, itself and BASE; anything of ours not listed is upward.
 ALLOWED = {

@@ -103,6 +103,23 @@ def test_cdf_pit_spreads_a_truth_rounded_to_the_boundary():
     assert calibration._cdf_pit(posterior.cdf, 0.3, rng) == pytest.approx(float(posterior.cdf(0.3)), abs=1e-12)
 
 
+def test_cdf_pit_compares_a_truth_below_the_fits_resolution_with_the_whole_end_interval():
+    """The two-step route's mixture is fitted to draws clipped at 1e-10, so it cannot place mass between
+    1e-160 and 1e-10 correctly (a validation run met a truth of 3.7e-162 and a PIT of 1.8e-25). Below the
+    resolution the PIT is uniform on [0, F(1e-10)], above 1 − 1e-10 on [F(1 − 1e-10), 1], and elsewhere
+    the plain CDF at the truth."""
+    from models.mixtures import RESOLUTION, BetaMixture
+
+    posterior, rng = BetaMixture.single(0.15, 5.0), np.random.default_rng(3)
+    pits = np.array([calibration._cdf_pit(posterior.cdf, 3.7e-162, rng, RESOLUTION) for _ in range(400)])
+    end = float(posterior.cdf(RESOLUTION))
+    assert pits.min() >= 0 and pits.max() <= end and abs(pits.mean() - end / 2) < 4 * end / np.sqrt(12 * 400)
+    assert calibration._cdf_pit(posterior.cdf, 3.7e-162, rng) < 1e-20  # without the resolution: the old PIT
+    high = np.array([calibration._cdf_pit(posterior.cdf, 1 - 1e-12, rng, RESOLUTION) for _ in range(50)])
+    assert high.min() >= float(posterior.cdf(1 - RESOLUTION)) and high.max() <= 1
+    assert calibration._cdf_pit(posterior.cdf, 0.3, rng, RESOLUTION) == pytest.approx(float(posterior.cdf(0.3)), abs=1e-12)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--checks", "nonexistent"], "--checks: unknown check(s) nonexistent; available: beta_binomial,"),
     (["--config", "analysis/configs/sens_publication_all_w025_logit_normal.toml",

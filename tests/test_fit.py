@@ -99,6 +99,8 @@ def test_another_seed_prints_the_same_numbers(primary_run, model_cache, tmp_path
     session = json.loads((first / "summary.json").read_text())
     assert other["graded"]["marked"]["pooled"]["mean"] != session["graded"]["marked"]["pooled"]["mean"]
     assert other["pooled"] == session["pooled"]  # exact
+    for check in ("prior", "posterior_new_reports"):  # exact on the grid, the rank correlation by a fixed rule
+        assert other["predictive_checks"][check] == session["predictive_checks"][check], check
     mine, theirs = _printed(first), _printed(tmp_path / "other")
     assert [key for key, *_ in mine] == [key for key, *_ in theirs]
 

@@ -43,3 +43,11 @@ def test_numbers_printed_together_share_the_coarsest_digits():
 ])
 def test_per_hundred_is_coarsened_by_the_monte_carlo_error(value, mcse, printed):
     assert per(value, 100, mcse) == printed
+
+
+def test_a_value_that_rounds_to_zero_has_no_sign():
+    """A predictive mean of −0.00007 (a rank correlation, symmetric about 0) printed to one decimal is "0.0",
+    not "-0.0"; a negative value that keeps a digit keeps its sign."""
+    assert format_number(-7.3e-05, 2, 0.004) == "0.0"
+    assert format_number(-0.2357, 2, 0.004) == "-0.2"
+    assert format_number(-0.4, 2, 0.3) == "≈0"  # the approximate form too

@@ -249,7 +249,8 @@ def test_the_package_imports_only_the_standard_library_numpy_scipy_xarray_matplo
     files = sorted(PACKAGE.glob("*.py"))
     assert {f.stem for f in files} >= {"__init__", "style", "meta", "bias", "sensitivity", "borrowing", "appraisal",
                                        "clinical", "design", "clinician", "diagnostics"}
-    found = {f.name: forbidden_imports(f.read_text(encoding="utf-8")) - {"analysis.processes"} for f in files}
+    found = {f.name: forbidden_imports(f.read_text(encoding="utf-8")) - {"analysis.processes", "analysis.digits"}
+             for f in files}
     assert not any(found.values()), {k: v for k, v in found.items() if v}
     # the check itself sees what it must refuse
     assert forbidden_imports("import pymc\nfrom analysis.steps import x\nfrom ..engine import y\n"
@@ -260,7 +261,8 @@ def test_the_package_imports_only_the_standard_library_numpy_scipy_xarray_matplo
 
 def test_importing_the_figure_modules_loads_no_sampler_stack():
     """In a fresh interpreter: the package and every module but `diagnostics` load no pymc, pytensor, jax or
-    blackjax and no other `analysis` module; `diagnostics` adds no jax module to those ArviZ loads itself."""
+    blackjax and no other `analysis` module (but the workers' initializer and the digits rule, both standard
+    library only); `diagnostics` adds no jax module to those ArviZ loads itself."""
     script = (
         "import sys, json\n"
         "def loaded(top): return sorted(m for m in sys.modules if m.split('.')[0] == top)\n"
@@ -282,7 +284,8 @@ def test_importing_the_figure_modules_loads_no_sampler_stack():
     for name in ("pymc", "pytensor", "blackjax"):
         assert result["after"][name] == [], f"{name} loaded by diagnostics"
     assert set(result["after"]["jax"]) == set(result["arviz_only"]), "diagnostics loads jax beyond ArviZ"
-    assert all(m in ("analysis", "analysis.report", "analysis.processes") or m.startswith("analysis.report.figures")
+    assert all(m in ("analysis", "analysis.report", "analysis.processes", "analysis.digits")
+               or m.startswith("analysis.report.figures")
                for m in result["after"]["analysis"]), result["after"]["analysis"]
 
 
@@ -312,8 +315,8 @@ def test_draw_writes_pngs_in_worker_processes_that_load_no_sampler_stack(s, tmp_
         assert d.main is None, f"the worker ran the parent's main module again: {d.main}"
         assert "pytest" not in d.modules and "_pytest" not in d.modules
         analysis = [m for m in d.modules if m.startswith("analysis.")]
-        assert all(m in ("analysis.report", "analysis.processes") or m.startswith("analysis.report.figures")
-                   for m in analysis), analysis
+        assert all(m in ("analysis.report", "analysis.processes", "analysis.digits")
+                   or m.startswith("analysis.report.figures") for m in analysis), analysis
     assert len({d.pid for d in drawn}) <= figures.WORKERS
 
 

@@ -44,7 +44,7 @@ from analysis.steps.primary import model_reports, nuts
 from models import sequential
 from models.base import Reports
 from models.families import FAMILIES
-from models.mixtures import fit_beta_mixture, robustify
+from models.mixtures import RESOLUTION, fit_beta_mixture, robustify
 
 KINDS = ("model", "two_step", "graded")
 QUANTITIES = {"beta_binomial": ("mu", "kappa"), "logit_normal": ("mu", "tau", "pooled")}
@@ -209,7 +209,7 @@ def fit_simulation(simulation: Simulation) -> dict:
     posterior = result.posterior
     if simulation.kind == "two_step":
         row["theta_target"] = _cdf_pit(_two_step_posterior(config, posterior, *simulation.target).cdf,
-                                       simulation.truth["theta_target"], rng)
+                                       simulation.truth["theta_target"], rng, RESOLUTION)
         return row
     for name, truth in simulation.truth.items():
         row[name] = _rank_pit(_thinned(_draws(posterior, name), config.calibration.ranks), truth, rng)
@@ -249,13 +249,22 @@ def _rank_pit(draws: np.ndarray, truth: float, rng: np.random.Generator) -> floa
     return float((rank + rng.random()) / (draws.size + 1))
 
 
-def _cdf_pit(cdf, truth: float, rng: np.random.Generator) -> float:
-    """Posterior CDF at the truth, randomised over the truth's floating-point rounding interval.
+def _cdf_pit(cdf, truth: float, rng: np.random.Generator, resolution: float = 0.0) -> float:
+    """Posterior CDF at the truth, randomised over the interval the posterior cannot tell the truth apart in:
+    its floating-point rounding interval, or, within `resolution` of 0 or 1, that whole end interval.
 
     Beta draws with small shape parameters round to exactly 0 or 1; the posterior can hold much mass
-    within 1e-16 of those ends, so F(truth) alone would put such PIT values at exactly 0 or 1.
+    within 1e-16 of those ends, so F(truth) alone would put such PIT values at exactly 0 or 1. A posterior
+    fitted to draws (the two-step route's Beta mixture) resolves θ only to `mixtures.RESOLUTION` (its draws
+    are clipped there), so a truth of 1e-160 is compared with the whole interval [0, 1e-10]: a PIT uniform
+    under a posterior correct at that resolution.
     """
-    lower, upper = (float(cdf(np.nextafter(truth, end))) for end in (-np.inf, np.inf))
+    if truth < resolution:
+        lower, upper = 0.0, float(cdf(resolution))
+    elif truth > 1 - resolution:
+        lower, upper = float(cdf(1 - resolution)), 1.0
+    else:
+        lower, upper = (float(cdf(np.nextafter(truth, end))) for end in (-np.inf, np.inf))
     return lower + rng.random() * (upper - lower)
 
 

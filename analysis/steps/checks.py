@@ -8,8 +8,15 @@ before the data (prior predictive), for the same reports (posterior predictive, 
 reports of the same sizes (mixed predictive, fresh θ), the last being the one that tests the population
 distribution of θ. Only the informative tail is reported: the probability, under the replication, of a
 value at least as far out as the observed one on the side where it lies (for a statistic observed at its
-minimum, P(T_rep ≤ T_obs); the other tail is 1 by construction), with its Monte Carlo standard error.
-A statistic that is undefined for the observed data (no spread) says so instead of reporting a probability.
+minimum, P(T_rep ≤ T_obs); the other tail is 1 by construction). A statistic that is undefined for the
+observed data (no spread) says so instead of reporting a probability.
+
+Where the model's posterior (or prior) is a grid, the predictive distributions of the counts, the total and
+the largest report's proportion are exact (`models.predictive`: each report's predictive pmf at every node,
+Poisson-binomial counts and convolved totals mixed over the nodes), and the rank correlation comes from a
+fixed quasi-Monte Carlo replication of the same mixture: the same numbers at every seed. From draws (a
+model without a grid; the same-report replication, which needs each report's θ_i), the tail probability
+carries its Monte Carlo standard error.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from analysis.results import CheckStatistic
-from analysis.steps.estimates import of_draws
+from analysis.results import CheckStatistic, Estimate
+from analysis.steps.estimates import LOWER, UPPER, of_draws
+from models import predictive
 
 PARETO_K_UNRELIABLE = 0.7
 """Above this Pareto k the importance-sampling LOO estimate of a report is unreliable."""
@@ -59,6 +67,50 @@ def predictive_check(replicated: np.ndarray, observed: np.ndarray, n: np.ndarray
         defined = np.isfinite(t_rep)
         checks[name] = _tail(label, t_obs, t_rep[defined], int((~defined).sum()))
     return checks
+
+
+def exact_predictive_check(weights: np.ndarray, pmfs: list[np.ndarray], observed: np.ndarray,
+                           n: np.ndarray) -> dict[str, CheckStatistic]:
+    """`predictive_check` from each report's predictive pmf (nodes, n_i + 1) at the nodes of a grid with
+    normalised `weights`: exact distributions where the statistic has one, a fixed quasi-Monte Carlo
+    replication of the same mixture for the rank correlation."""
+    largest = int(np.argmax(n))
+    event = lambda count: np.stack([pmf[:, count(i)] for i, pmf in enumerate(pmfs)], axis=1)  # noqa: E731
+    exact = {
+        "reports_all_responded": (np.arange(len(pmfs) + 1), predictive.count_pmf(event(lambda i: n[i]))),
+        "reports_none_responded": (np.arange(len(pmfs) + 1), predictive.count_pmf(event(lambda i: 0))),
+        "total_responders": (np.arange(int(np.sum(n)) + 1), predictive.sum_pmf(pmfs)),
+        "largest_report_proportion": (np.arange(n[largest] + 1) / n[largest], pmfs[largest]),
+    }
+    replicated = None
+    checks = {}
+    for name, (statistic, label) in STATISTICS.items():
+        t_obs = float(statistic(observed, n))
+        if name in exact:
+            support, node_pmf = exact[name]
+            checks[name] = _exact_tail(label, t_obs, support, weights @ node_pmf)
+            continue
+        if replicated is None:
+            replicated = predictive.replicate(weights, pmfs)
+        t_rep = statistic(replicated, n)
+        defined = np.isfinite(t_rep)
+        checks[name] = _tail(label, t_obs, t_rep[defined], int((~defined).sum()))
+    return checks
+
+
+def _exact_tail(label: str, t_obs: float, support: np.ndarray, pmf: np.ndarray) -> CheckStatistic:
+    """A statistic with a known discrete predictive distribution: its summary (quantiles by the inverse
+    CDF, so a count's interval ends are counts) and the informative tail's exact probability."""
+    pmf = pmf / pmf.sum()
+    at_least, at_most = float(pmf[support >= t_obs - 1e-9].sum()), float(pmf[support <= t_obs + 1e-9].sum())
+    upper = at_least <= at_most
+    cdf = np.cumsum(pmf)
+    lo, median, hi = (float(support[min(int(np.searchsorted(cdf, q - 1e-12)), support.size - 1)])
+                      for q in (LOWER, 0.5, UPPER))
+    mean = float(pmf @ support)
+    summary = Estimate(mean, median, float(np.sqrt(pmf @ (support - mean) ** 2)), lo, hi, "exact", 0.0)
+    return CheckStatistic(label, t_obs, summary, "upper" if upper else "lower", at_least if upper else at_most,
+                          None, 0, "")
 
 
 def _tail(label: str, t_obs: float, t_rep: np.ndarray, undefined: int) -> CheckStatistic:

@@ -252,9 +252,11 @@ def _posterior_predictive(family, posterior: xr.Dataset, reports: Reports, data:
     return xr.Dataset({"y": (dims, same[:, :, 0]), "y_new_reports": (dims, new[:, :, 0])}, coords=coords)
 
 
-def predictive_checks(family, idata: xr.DataTree, reports: Reports, data: BinomialData, rng: np.random.Generator):
-    """The check statistics under the prior predictive and, with several replications per draw, the two
-    posterior predictives."""
+def predictive_checks(family, idata: xr.DataTree, reports: Reports, data: BinomialData, rng: np.random.Generator,
+                      grids: tuple[Exact, Exact] | None = None):
+    """The check statistics under the prior predictive and the two posterior predictives. With the
+    posterior and prior `grids`, the prior and new-report checks are exact (`checks.exact_predictive_check`);
+    otherwise, and for the same reports (which need each report's θ_i), from several replications per draw."""
     posterior = idata["posterior"].to_dataset()
     count = checks.replication_count(posterior.sizes["chain"] * posterior.sizes["draw"], len(data))
     if count == 1:  # a large data set: the replicated data set already kept per draw serves
@@ -263,9 +265,30 @@ def predictive_checks(family, idata: xr.DataTree, reports: Reports, data: Binomi
                      for name in ("y", "y_new_reports"))
     else:
         same, new = _replicates(family, posterior, reports, data, rng, count)
-    return {"prior": checks.predictive_check(idata["prior_predictive"]["y"].values, data.y, data.n),
-            "posterior_same_reports": checks.predictive_check(same, data.y, data.n),
-            "posterior_new_reports": checks.predictive_check(new, data.y, data.n)}
+    if grids is None:
+        return {"prior": checks.predictive_check(idata["prior_predictive"]["y"].values, data.y, data.n),
+                "posterior_same_reports": checks.predictive_check(same, data.y, data.n),
+                "posterior_new_reports": checks.predictive_check(new, data.y, data.n)}
+    on_grid = {name: checks.exact_predictive_check(grid.grid.support_weights, _report_pmfs(family, grid, reports),
+                                                   data.y, data.n)
+               for name, grid in zip(("posterior_new_reports", "prior"), grids)}
+    return {"prior": on_grid["prior"], "posterior_same_reports": checks.predictive_check(same, data.y, data.n),
+            "posterior_new_reports": on_grid["posterior_new_reports"]}
+
+
+def _report_pmfs(family, exact: Exact, reports: Reports) -> list[np.ndarray]:
+    """Each report's predictive pmf (support nodes, n_i + 1) of its count for a new report of its size and
+    covariates (θ integrated out at each node), computed once per distinct row."""
+    values = exact.support_values()
+    first, row_of = reports.distinct()
+    distinct = []
+    for i in first:
+        size = int(reports.n[i])
+        covariates = np.repeat(reports.covariates[i:i + 1], size + 1, axis=0)
+        log_pmf = family.log_marginal(values, np.arange(size + 1), np.full(size + 1, size), covariates)
+        pmf = np.exp(log_pmf - log_pmf.max(axis=-1, keepdims=True))
+        distinct.append(pmf / pmf.sum(axis=-1, keepdims=True))
+    return [distinct[row] for row in row_of]
 
 
 def draws_population(family: ModuleType, posterior: xr.Dataset) -> Population:
@@ -358,13 +381,21 @@ def analyse(inputs: Inputs, cache: ModelCache) -> Primary:
         hyperparameters=headline_population.hyperparameters, expit_mu=headline_population.expit_mu,
         prior={"pooled": prior_population.pooled, "predictive": prior_population.predictive},
         reports=report_rows, loo=loo,
-        checks=predictive_checks(family, fitted.idata, reports, data, seeds.rng("predictive checks")),
+        checks=predictive_checks(family, fitted.idata, reports, data, seeds.rng("predictive checks"),
+                                 None if grid is None or not _exact_checks(reports) else (grid, prior_grid)),
         cross_check=check, convergence=fitted.convergence,
         numerical_error=None if grid is None else grid.error, grid_nodes=None if grid is None else grid.nodes,
         weights=_weights(headline_population, data) if "kappa" in headline_population.hyperparameters else None,
         idata=fitted.idata, exact=grid, reports_input=reports, psis=observed_psis, loo_pit=loo_pit)
 
 
+def _exact_checks(reports: Reports) -> bool:
+    """Whether the predictive checks are exact (`EXACT_REPORTS`): the pmfs cost one row per node and count."""
+    return len(reports.y) <= EXACT_REPORTS and int(np.sum(reports.n)) <= EXACT_PATIENTS
+
+
+EXACT_PATIENTS = 5000
+"""Up to this many patients the predictive checks' total is convolved exactly (a pmf per node up to the total)."""
 EXACT_REPORTS = 60
 """Up to this many distinct rows of counts and covariates each report's θ_i is summarised exactly (a
 mixture over the grid per row); beyond it, from the draws (the per-report table is an appendix, and the

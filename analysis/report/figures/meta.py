@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
+from analysis.digits import format_number  # noqa: E402
 from .style import (ALTERNATIVE_COLOUR, COLOURS, CRUDE_COLOUR, OUTCOME_COLOURS, WIDTH, finite,  # noqa: E402
                     interval_text, legend_below, minus, styled, wrap)
 
@@ -221,10 +222,12 @@ def funnel(block: dict, reports: dict) -> plt.Figure:
     slope = (block.get("slopes") or {}).get("log_n")
     if slope:
         estimate = slope["slope"]
-        mean, lo, hi = (minus(f"{float(v):.2f}") for v in (estimate["mean"], *estimate["ci95"]))
+        mcse = estimate.get("mcse") or {}  # NUTS draws: only the digits their Monte Carlo error keeps
+        mean, lo, hi = (minus(format_number(float(v), 2, mcse.get(k)))
+                        for v, k in zip((estimate["mean"], *estimate["ci95"]), ("mean", "lo", "hi")))
         unit = f" {slope['unit']}" if slope.get("unit") else " per unit of log n"
         title += (f"\nmeta-regression slope (logit scale) {mean} (95% {lo} to {hi}){unit}; "
-                  f"P(slope < 0) = {slope['p_negative']:.3f}")
+                  f"P(slope < 0) = {format_number(slope['p_negative'], 3, slope.get('p_negative_mcse'))}")
         fragile = slope.get("without_most_influential")
         if fragile:
             title += f", {fragile['p_negative']:.2f} without {fragile['report']}"
