@@ -170,3 +170,6 @@ def test_an_outcome_no_report_graded_is_not_headlined(other_run, tmp_path, model
     assert "graded" not in summary and "beyond any response" in summary["skipped"]["graded"]
     sentence = "No model of deeper responses: no report grades an outcome beyond any response"
     assert sentence in Page(tmp_path / "out").body
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")  # A7 says why it has no table
+    details = page[page.index('id="graded-details"'):page.index('id="evidence-details"')]
+    assert "Not modelled: no report grades an outcome beyond any response" in details
