@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 from scipy import special
 from scipy.special import expit
@@ -55,12 +56,14 @@ def initial_point(prior: LogitNormalPrior, n_covariates: int = 0) -> dict:
 
 
 def structure_key(prior: LogitNormalPrior, n_covariates: int = 0) -> tuple:
-    return ("logit_normal", prior.tau_dist, n_covariates)
+    """τ's prior (half-normal or half-Cauchy) is data (`tau_cauchy`), so one program serves both."""
+    return ("logit_normal", n_covariates)
 
 
 def data_values(reports: Reports, prior: LogitNormalPrior) -> dict:
     return {**report_values(reports, prior.slope_sd), "mu_mean": np.float64(prior.mu_mean),
-            "mu_sd": np.float64(prior.mu_sd), "tau_scale": np.float64(prior.tau_scale)}
+            "mu_sd": np.float64(prior.mu_sd), "tau_scale": np.float64(prior.tau_scale),
+            "tau_cauchy": np.float64(prior.tau_dist == "half_cauchy")}
 
 
 def build_model(reports: Reports, prior: LogitNormalPrior) -> pm.Model:
@@ -69,10 +72,8 @@ def build_model(reports: Reports, prior: LogitNormalPrior) -> pm.Model:
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
         mu = pm.Normal("mu", data["mu_mean"], data["mu_sd"])
-        if prior.tau_dist == "half_normal":
-            tau = pm.HalfNormal("tau", data["tau_scale"])
-        else:
-            tau = pm.HalfCauchy("tau", data["tau_scale"])
+        tau = pm.CustomDist("tau", data["tau_scale"], data["tau_cauchy"], logp=_tau_logp, random=_tau_random,
+                            transform=pm.distributions.transforms.log)
         location = mu
         if reports.n_covariates:
             beta = pm.Normal("beta", 0.0, data["slope_sd"], dims="covariate")
@@ -84,6 +85,17 @@ def build_model(reports: Reports, prior: LogitNormalPrior) -> pm.Model:
             sf.pt_logit_normal_log_marginal(data["n_treated"], data["n_treated"], location, tau),
             data["publication_scope"], data["publication_weight"], data["multiplicity"]))
     return model
+
+
+def _tau_logp(value, scale, cauchy):
+    """HalfCauchy(scale) where `cauchy` is 1, else HalfNormal(scale): PyMC's own densities, chosen by data."""
+    return pt.switch(pt.gt(cauchy, 0.5), pm.logp(pm.HalfCauchy.dist(beta=scale), value),
+                     pm.logp(pm.HalfNormal.dist(sigma=scale), value))
+
+
+def _tau_random(scale, cauchy, rng=None, size=None):
+    draw = rng.standard_cauchy if cauchy > 0.5 else rng.standard_normal
+    return np.abs(scale * draw(size))
 
 
 def _marginal_logp(y, location, tau, n, multiplicity):
