@@ -48,6 +48,13 @@ def replicate(weights: np.ndarray, pmfs: list[np.ndarray], size_log2: int = 16) 
     node = np.minimum(np.searchsorted(cumulative, points[:, 0] * cumulative[-1], side="right"), len(weights) - 1)
     counts = np.empty((points.shape[0], len(pmfs)), dtype=np.int64)
     for i, pmf in enumerate(pmfs):
-        cdf = np.cumsum(pmf[node], axis=1)
-        counts[:, i] = np.minimum((cdf < points[:, 1 + i:2 + i] * cdf[:, -1:]).sum(axis=1), pmf.shape[1] - 1)
+        cdf = np.cumsum(pmf, axis=1)
+        for start in range(0, points.shape[0], BLOCK):  # (block, n_i + 1) at a time: a large report stays small
+            rows = slice(start, start + BLOCK)
+            at = cdf[node[rows]]
+            counts[rows, i] = np.minimum((at < points[rows, 1 + i:2 + i] * at[:, -1:]).sum(axis=1), pmf.shape[1] - 1)
     return counts
+
+
+BLOCK = 8192
+"""Replicates per block of `replicate` (its largest array is BLOCK × (n_i + 1))."""
