@@ -233,11 +233,13 @@ def _judged(reports: Reports):
 
 
 def _replicates(family, posterior: xr.Dataset, reports: Reports, data: BinomialData, rng: np.random.Generator,
-                count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                count: int = 1, new_too: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Replicated counts, `count` per draw (along a new axis after draw), for the same reports (same θ_i)
-    and for new reports of the same sizes and covariates (fresh θ)."""
+    and, with `new_too`, for new reports of the same sizes and covariates (fresh θ; None otherwise)."""
     theta = posterior["theta"].transpose("chain", "draw", "report").values
     same = np.stack([rng.binomial(data.n, theta) for _ in range(count)], axis=2)
+    if not new_too:
+        return same, None
     new = np.stack([rng.binomial(data.n, family.draw_new_theta(posterior, rng, covariates=reports.covariates))
                     for _ in range(count)], axis=2)
     return same, new
@@ -263,8 +265,8 @@ def predictive_checks(family, idata: xr.DataTree, reports: Reports, data: Binomi
         kept = idata["posterior_predictive"]
         same, new = (kept[name].transpose("chain", "draw", "report").values[:, :, None]
                      for name in ("y", "y_new_reports"))
-    else:
-        same, new = _replicates(family, posterior, reports, data, rng, count)
+    else:  # the new-report replicates only where the grid does not give that check exactly
+        same, new = _replicates(family, posterior, reports, data, rng, count, new_too=grids is None)
     if grids is None:
         return {"prior": checks.predictive_check(idata["prior_predictive"]["y"].values, data.y, data.n),
                 "posterior_same_reports": checks.predictive_check(same, data.y, data.n),
