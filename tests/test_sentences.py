@@ -173,3 +173,5 @@ def test_an_outcome_no_report_graded_is_not_headlined(other_run, tmp_path, model
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")  # A7 says why it has no table
     details = page[page.index('id="graded-details"'):page.index('id="evidence-details"')]
     assert "Not modelled: no report grades an outcome beyond any response" in details
+    target = page[page.index('id="target"'):page.index('id="design"')]  # a sentence: capital, full stop
+    assert "<p>No included report of drug &#39;naloxone&#39;" in target and "was not computed.</p>" in target
