@@ -64,3 +64,53 @@ def format_number(value, digits: int | None = 3, mcse: float | None = None) -> s
         order = 10 ** math.ceil(math.log10(APPROXIMATE * mcse))
         return "≈" + _plain(round(value / order) * order, max(0, -math.floor(math.log10(order))))
     return _plain(value, stable)
+
+
+def format_probability(value, digits: int = 2, mcse: float | None = None) -> str:
+    """A probability as `format_number` prints it, except where its Monte Carlo digits round an estimate that
+    lies strictly between 0 and 1 to 0 or to 1: then the bound the printed unit allows ("> 0.95", "< 0.05"),
+    so that the page never shows a certainty the draws do not."""
+    text = format_number(value, digits, mcse)
+    if value is None or not mcse:
+        return text
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    shown, unit = float(text.lstrip("≈").replace(",", "")), 10.0 ** -decimals
+    if shown >= 1 and value < 1:
+        return f"> {1 - unit / 2:.{decimals + 1}f}"
+    if shown <= 0 and value > 0:
+        return f"< {unit / 2:.{decimals + 1}f}"
+    return text
+
+
+def relation(printed: str) -> str:
+    """What goes between a quantity's name and its printed value: "= " before a number ("= 0.98"), nothing
+    before a bound ("> 0.95")."""
+    return "" if printed[:1] in "<>" else "= "
+
+
+def shared_digits(values, mcses, digits: int) -> int | None:
+    """One number of decimals for numbers printed together (an estimate and its interval): the fewest any of
+    them can keep under its Monte Carlo error; None when one is small (printed with its own digits) or not
+    stable even at one decimal."""
+    shown = []
+    for value, mcse in zip(values, mcses):
+        if value is None or 0 < abs(float(value)) < RARE:
+            return None
+        d = stable_digits(mcse, digits)
+        if d is None:
+            return None
+        shown.append(d)
+    return min(shown) if shown else None
+
+
+def estimate_formats(block: dict, digits: int = 2) -> tuple[tuple[float, int, float | None], ...]:
+    """How to print an estimate's mean and 95% bounds (a `summary.json` block) together: (value, digits, mcse)
+    for each, at one shared number of decimals when Monte Carlo error allows it (`shared_digits`), else each
+    at the digits its own error leaves."""
+    mcse = block.get("mcse") or {}
+    values = (block["mean"], *block["ci95"])
+    errors = (mcse.get("mean"), mcse.get("lo"), mcse.get("hi"))
+    common = shared_digits(values, errors, digits)
+    if common is not None:
+        return tuple((value, common, None) for value in values)
+    return tuple((value, digits, error) for value, error in zip(values, errors))

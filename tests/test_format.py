@@ -4,7 +4,7 @@ depend on where the draws happened to put the value."""
 
 import pytest
 
-from analysis.report.format import RESOLUTION, format_number, per, shared_digits, stable_digits
+from analysis.report.format import RESOLUTION, format_number, format_probability, per, relation, shared_digits, stable_digits
 
 
 @pytest.mark.parametrize("value, digits, printed", [
@@ -51,3 +51,16 @@ def test_a_value_that_rounds_to_zero_has_no_sign():
     assert format_number(-7.3e-05, 2, 0.004) == "0.0"
     assert format_number(-0.2357, 2, 0.004) == "-0.2"
     assert format_number(-0.4, 2, 0.3) == "≈0"  # the approximate form too
+
+
+def test_a_probability_from_draws_never_prints_as_a_certainty():
+    """P = 0.98 with MCSE 0.005 keeps one decimal, which would print "1.0": it prints "> 0.95", the bound that
+    decimal allows; 0.02 likewise "< 0.05"; an exact 1 (no MCSE) and a value that keeps its digits print as
+    numbers, and `relation` puts "= " before a number only."""
+    assert format_number(0.98, 2, 0.005) == "1.0"
+    assert format_probability(0.98, 2, 0.005) == "> 0.95"
+    assert format_probability(0.02, 2, 0.005) == "< 0.05"
+    assert format_probability(1.0, 2, None) == "1.00" and format_probability(0.98, 2, None) == "0.98"
+    assert format_probability(0.6, 2, 0.005) == "0.6"
+    assert format_probability(0.9, 2, 0.3) == "> 0.5"  # no decimal stable: the bound of the whole unit
+    assert relation("> 0.95") == "" and relation("0.98") == "= "

@@ -13,7 +13,7 @@ import pytest
 
 from analysis import cli, fit
 from analysis.inputs.config import CONFIG_DIR
-from analysis.report.format import APPROXIMATE, format_number, per
+from analysis.report.format import APPROXIMATE, format_number, format_probability, per
 
 
 class _Collector(HTMLParser):
@@ -92,6 +92,10 @@ def assert_every_number_is_the_summary_number(page: Path, summary: dict, minimum
             assert text == per(value, int(attrs["data-scale"]), _mcse_of(summary, key)), (key, text, value)
         elif isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool):
             assert text == {"not_applicable": "n/a"}.get(value, str(value)), key  # the appraisal grid abbreviates
+        elif text[:2] in ("> ", "< "):  # a probability from draws whose digits would round it to 1 or 0
+            assert text in (format_probability(value, 2, _mcse_of(summary, key)),
+                            format_probability(value, 3, _mcse_of(summary, key))), (key, text, value)
+            assert (value > float(text[2:])) if text[0] == ">" else (value < float(text[2:])), (key, text, value)
         elif text.startswith("≈"):
             unit = 10 ** math.ceil(math.log10(APPROXIMATE * _mcse_of(summary, key)))  # the rounding unit
             assert abs(float(text[1:].replace(",", "")) - value) <= unit / 2, (key, text, value)

@@ -7,30 +7,19 @@ import math
 
 from markupsafe import Markup, escape
 
-from analysis.digits import APPROXIMATE, RARE, RESOLUTION, format_number, stable_digits  # noqa: F401  (the pages' names)
+from analysis.digits import (APPROXIMATE, RARE, RESOLUTION, estimate_formats, format_number,  # noqa: F401
+                             format_probability, relation, shared_digits, stable_digits)  # (the pages' names)
 
 
-def shared_digits(values, mcses, digits: int) -> int | None:
-    """One number of decimals for numbers printed together (an estimate and its interval): the fewest any of
-    them can keep under its Monte Carlo error; None when one is small (printed with its own digits) or not
-    stable even at one decimal."""
-    shown = []
-    for value, mcse in zip(values, mcses):
-        if value is None or 0 < abs(float(value)) < RARE:
-            return None
-        d = stable_digits(mcse, digits)
-        if d is None:
-            return None
-        shown.append(d)
-    return min(shown) if shown else None
-
-
-def tag(key: str, value, digits: int | None = 3, mcse: float | None = None, scale: int | None = None) -> Markup:
+def tag(key: str, value, digits: int | None = 3, mcse: float | None = None, scale: int | None = None,
+        probability: bool = False) -> Markup:
     """The printed number inside `<span data-key="key">`: a test reads every one back from summary.json.
-    `scale`: print value × scale, rounded to a whole number ("87 of 100"), marked `data-scale`."""
+    `scale`: print value × scale, rounded to a whole number ("87 of 100"), marked `data-scale`; `probability`:
+    a probability from draws never prints as 0 or 1 unless it is (`format_probability`)."""
     if scale is not None:
         return Markup(f'<span data-key="{escape(key)}" data-scale="{scale}">{per(value, scale, mcse)}</span>')
-    return Markup(f'<span data-key="{escape(key)}">{escape(format_number(value, digits, mcse))}</span>')
+    text = format_probability(value, digits, mcse) if probability else format_number(value, digits, mcse)
+    return Markup(f'<span data-key="{escape(key)}">{escape(text)}</span>')
 
 
 def per(value: float, scale: int, mcse: float | None = None) -> str:

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
-from analysis.digits import format_number  # noqa: E402
+from analysis.digits import format_number, format_probability, relation  # noqa: E402
 from .style import (ALTERNATIVE_COLOUR, COLOURS, CRUDE_COLOUR, OUTCOME_COLOURS, WIDTH, finite,  # noqa: E402
                     interval_text, legend_below, minus, styled, wrap)
 
@@ -66,7 +66,7 @@ def forest(s: dict) -> plt.Figure:
         block = s[key]
         ax.plot(block["ci95"], [yy] * 2, color=colour, lw=3.2, solid_capstyle="butt", clip_on=False)
         ax.plot(block["mean"], yy, "D", color=colour, ms=7, clip_on=False, zorder=3)
-        right_labels.append(interval_text(block["mean"], block["ci95"]))
+        right_labels.append(interval_text(block))
     ax.axhline(1.5, color="#bbbbbb", lw=0.8)
     pooled_is = "a report at its covariates' average" if s.get("meta_regression") else "average over reports"
     handles = [
@@ -205,7 +205,7 @@ def funnel(block: dict, reports: dict) -> plt.Figure:
                     ms=6, capsize=3, lw=1.4, zorder=4, ls="none")
         handles.append(Line2D([], [], color=ALTERNATIVE_COLOUR, marker=marker, lw=1.4,
                               mfc="white" if extrapolated else ALTERNATIVE_COLOUR,
-                              label=f"{p['label']}: {interval_text(estimate['mean'], estimate['ci95'])}"
+                              label=f"{p['label']}: {interval_text(estimate)}"
                                     + (" (extrapolation)" if extrapolated else "")))
     top = max([largest, *(float(v) for v in (curve or {}).get("n", [])), *(float(p["n"]) for p in predictions)])
     ax.set_xscale("log")
@@ -226,8 +226,9 @@ def funnel(block: dict, reports: dict) -> plt.Figure:
         mean, lo, hi = (minus(format_number(float(v), 2, mcse.get(k)))
                         for v, k in zip((estimate["mean"], *estimate["ci95"]), ("mean", "lo", "hi")))
         unit = f" {slope['unit']}" if slope.get("unit") else " per unit of log n"
+        p_negative = format_probability(slope["p_negative"], 3, slope.get("p_negative_mcse"))
         title += (f"\nmeta-regression slope (logit scale) {mean} (95% {lo} to {hi}){unit}; "
-                  f"P(slope < 0) = {format_number(slope['p_negative'], 3, slope.get('p_negative_mcse'))}")
+                  f"P(slope < 0) {relation(p_negative)}{p_negative}")
         fragile = slope.get("without_most_influential")
         if fragile:
             title += f", {fragile['p_negative']:.2f} without {fragile['report']}"
@@ -338,7 +339,7 @@ def graded(s: dict) -> plt.Figure:
         ax.plot(outcome["pooled"]["ci95"], [row - 0.12] * 2, color=COLOURS["posterior"], lw=4, solid_capstyle="butt",
                 gid=f"pooled:{key}")
         ax.plot(outcome["pooled"]["mean"], row - 0.12, "D", color=COLOURS["posterior"], ms=6, zorder=4)
-        ax.text(1.05, row, f"{interval_text(outcome['pooled']['mean'], outcome['pooled']['ci95'])}\n"
+        ax.text(1.05, row, f"{interval_text(outcome['pooled'])}\n"
                 f"{outcome['reports']} reports graded it", va="center", fontsize=7.5,
                 transform=ax.get_yaxis_transform())
     ax.set_yticks(range(len(outcomes)), [label for _, label in outcomes[::-1]])

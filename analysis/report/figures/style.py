@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from analysis.digits import estimate_formats, format_number  # noqa: E402
+
 WIDTH = 7.5
 """inches: 1125 px at 150 dpi, shown at about 0.7 of that in an 800 px page."""
 HALF_A4 = 4.0
@@ -99,8 +101,11 @@ def minus(text: str) -> str:
     return text.replace("-", "−")
 
 
-def interval_text(mean: float, ci) -> str:
-    return f"{mean:.2f} ({ci[0]:.2f}–{ci[1]:.2f})"
+def interval_text(block: dict) -> str:
+    """"0.51 (0.28–0.74)" from a `summary.json` estimate, at the digits the pages print it (Monte Carlo error
+    included)."""
+    mean, lo, hi = (format_number(value, digits, error) for value, digits, error in estimate_formats(block))
+    return f"{mean} ({lo}–{hi})"
 
 
 def legend_below(figure, handles, ncols: int = 2, **kwargs):

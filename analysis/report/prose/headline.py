@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from analysis.report.format import format_number, shared_digits, tag
+from analysis.report.format import estimate_formats, format_number, tag
 
 EMPTY = Markup("")
 CLINICAL_THRESHOLD_KEYS = ("0.75", "0.7")
@@ -63,14 +63,8 @@ def interval(key: str, block: dict, digits: int = 2) -> Markup:
 
 
 def _tagged(key: str, block: dict, digits: int) -> tuple[Markup, Markup, Markup]:
-    mcse = block.get("mcse") or {}
-    values = (block["mean"], *block["ci95"])
-    errors = (mcse.get("mean"), mcse.get("lo"), mcse.get("hi"))
-    common = shared_digits(values, errors, digits)
     keys = (key + ".mean", key + ".ci95.0", key + ".ci95.1")
-    if common is not None:
-        return tuple(tag(k, v, common) for k, v in zip(keys, values))
-    return tuple(tag(k, v, digits, e) for k, v, e in zip(keys, values, errors))
+    return tuple(tag(k, v, d, e) for k, (v, d, e) in zip(keys, estimate_formats(block, digits)))
 
 
 # --- the bottom line -------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from analysis.report.format import format_number, tag
+from analysis.report.format import format_number, format_probability, relation, tag
 from analysis.report.prose.headline import EMPTY, certainty, estimate, harms, interval, listed, source_name, words
 
 
@@ -199,15 +199,17 @@ def size_regression(s: dict) -> list[Markup]:
                       "a report at the average of its covariates."))
     for covariate, slope in block["slopes"].items():
         key = f"{name}.slopes.{covariate}"
-        p = tag(key + ".p_negative", slope["p_negative"], 2, slope.get("p_negative_mcse"))
+        mcse = slope.get("p_negative_mcse")  # a bound ("> 0.95") where the draws' digits would print 1.0
+        p = relation(format_probability(slope["p_negative"], 2, mcse)) + tag(key + ".p_negative", slope["p_negative"],
+                                                                             2, mcse, probability=True)
         if covariate == "log_n":
             trend = ("larger reports tend to have found lower response rates" if slope["p_negative"] >= 0.8 else
                      "the data show no clear relation between report size and response")
             text = (f"A meta-regression on report size (log n): slope {estimate(key + '.slope', slope['slope'])} per "
-                    f"unit of log n, P(slope &lt; 0) = {p}: {trend}")
+                    f"unit of log n, P(slope &lt; 0) {p}: {trend}")
         else:
             text = (f"On {escape(slope['label'])}: slope {estimate(key + '.slope', slope['slope'])} "
-                    f"{escape(slope['unit'])}, P(slope &lt; 0) = {p}")
+                    f"{escape(slope['unit'])}, P(slope &lt; 0) {p}")
         fragile = slope.get("without_most_influential")
         if fragile:
             text += (f"; without {escape(fragile['report'])} alone, P(slope &lt; 0) is "
