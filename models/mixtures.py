@@ -17,7 +17,6 @@ from scipy import integrate, optimize, special, stats
 RESOLUTION = 1e-10
 """Draws are clipped into [RESOLUTION, 1 − RESOLUTION] before taking logs: a mixture fitted to draws cannot
 tell values closer than this to 0 or 1 apart (draws of tiny Beta shapes underflow to exactly 0 or 1)."""
-_EPS = RESOLUTION
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def fit_beta_mixture(draws, max_components: int = 4, constrain_gt1: bool = True)
     is undefined otherwise (its defining integral diverges). The price, a poorer fit where the draws
     pile up at 0 or 1, is reported as the KS distance.
     """
-    x = np.clip(np.sort(np.asarray(draws, dtype=float).ravel()), _EPS, 1 - _EPS)
+    x = np.clip(np.sort(np.asarray(draws, dtype=float).ravel()), RESOLUTION, 1 - RESOLUTION)
     lower = 1.0 if constrain_gt1 else 1e-3
     fits, aic = {}, {}
     for k in range(1, max_components + 1):
