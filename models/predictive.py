@@ -11,6 +11,8 @@ from scipy.stats import qmc
 
 QMC_SEED = 20261205
 """The scramble of the replication points: fixed, so that a replicated statistic is the same at every run."""
+BLOCK = 8192
+"""Replicates per block of `replicate` (its largest array is BLOCK × (n_i + 1))."""
 
 
 def count_pmf(probabilities: np.ndarray) -> np.ndarray:
@@ -55,6 +57,3 @@ def replicate(weights: np.ndarray, pmfs: list[np.ndarray], size_log2: int = 16) 
             counts[rows, i] = np.minimum((at < points[rows, 1 + i:2 + i] * at[:, -1:]).sum(axis=1), pmf.shape[1] - 1)
     return counts
 
-
-BLOCK = 8192
-"""Replicates per block of `replicate` (its largest array is BLOCK × (n_i + 1))."""

@@ -75,10 +75,11 @@ def exact_predictive_check(weights: np.ndarray, pmfs: list[np.ndarray], observed
     normalised `weights`: exact distributions where the statistic has one, a fixed quasi-Monte Carlo
     replication of the same mixture for the rank correlation."""
     largest = int(np.argmax(n))
-    event = lambda count: np.stack([pmf[:, count(i)] for i, pmf in enumerate(pmfs)], axis=1)  # noqa: E731
+    all_responded = np.stack([pmf[:, n[i]] for i, pmf in enumerate(pmfs)], axis=1)  # (nodes, reports)
+    none_responded = np.stack([pmf[:, 0] for pmf in pmfs], axis=1)
     exact = {
-        "reports_all_responded": (np.arange(len(pmfs) + 1), predictive.count_pmf(event(lambda i: n[i]))),
-        "reports_none_responded": (np.arange(len(pmfs) + 1), predictive.count_pmf(event(lambda i: 0))),
+        "reports_all_responded": (np.arange(len(pmfs) + 1), predictive.count_pmf(all_responded)),
+        "reports_none_responded": (np.arange(len(pmfs) + 1), predictive.count_pmf(none_responded)),
         "total_responders": (np.arange(int(np.sum(n)) + 1), predictive.sum_pmf(pmfs)),
         "largest_report_proportion": (np.arange(n[largest] + 1) / n[largest], pmfs[largest]),
     }

@@ -267,15 +267,19 @@ def predictive_checks(family, idata: xr.DataTree, reports: Reports, data: Binomi
                      for name in ("y", "y_new_reports"))
     else:  # the new-report replicates only where the grid does not give that check exactly
         same, new = _replicates(family, posterior, reports, data, rng, count, new_too=grids is None)
+    same_reports = checks.predictive_check(same, data.y, data.n)
     if grids is None:
         return {"prior": checks.predictive_check(idata["prior_predictive"]["y"].values, data.y, data.n),
-                "posterior_same_reports": checks.predictive_check(same, data.y, data.n),
+                "posterior_same_reports": same_reports,
                 "posterior_new_reports": checks.predictive_check(new, data.y, data.n)}
-    on_grid = {name: checks.exact_predictive_check(grid.grid.support_weights, _report_pmfs(family, grid, reports),
-                                                   data.y, data.n)
-               for name, grid in zip(("posterior_new_reports", "prior"), grids)}
-    return {"prior": on_grid["prior"], "posterior_same_reports": checks.predictive_check(same, data.y, data.n),
-            "posterior_new_reports": on_grid["posterior_new_reports"]}
+
+    def exact(grid: Exact):
+        return checks.exact_predictive_check(grid.grid.support_weights, _report_pmfs(family, grid, reports),
+                                             data.y, data.n)
+
+    posterior_grid, prior_grid = grids
+    return {"prior": exact(prior_grid), "posterior_same_reports": same_reports,
+            "posterior_new_reports": exact(posterior_grid)}
 
 
 def _report_pmfs(family, exact: Exact, reports: Reports) -> list[np.ndarray]:
@@ -392,7 +396,8 @@ def analyse(inputs: Inputs, cache: ModelCache) -> Primary:
 
 
 def _exact_checks(reports: Reports) -> bool:
-    """Whether the predictive checks are exact (`EXACT_REPORTS`): the pmfs cost one row per node and count."""
+    """Whether the prior and new-report checks are exact: at most `EXACT_REPORTS` reports (a pmf per report
+    and node) and `EXACT_PATIENTS` patients (the convolved total)."""
     return len(reports.y) <= EXACT_REPORTS and int(np.sum(reports.n)) <= EXACT_PATIENTS
 
 

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
-from analysis.digits import format_number, format_probability, relation  # noqa: E402
+from analysis.digits import estimate_formats, format_number, format_probability, relation  # noqa: E402
 from .style import (ALTERNATIVE_COLOUR, COLOURS, CRUDE_COLOUR, OUTCOME_COLOURS, WIDTH, finite,  # noqa: E402
                     interval_text, legend_below, minus, styled, wrap)
 
@@ -222,9 +222,7 @@ def funnel(block: dict, reports: dict) -> plt.Figure:
     slope = (block.get("slopes") or {}).get("log_n")
     if slope:
         estimate = slope["slope"]
-        mcse = estimate.get("mcse") or {}  # NUTS draws: only the digits their Monte Carlo error keeps
-        mean, lo, hi = (minus(format_number(float(v), 2, mcse.get(k)))
-                        for v, k in zip((estimate["mean"], *estimate["ci95"]), ("mean", "lo", "hi")))
+        mean, lo, hi = (minus(format_number(v, digits, error)) for v, digits, error in estimate_formats(estimate))
         unit = f" {slope['unit']}" if slope.get("unit") else " per unit of log n"
         p_negative = format_probability(slope["p_negative"], 3, slope.get("p_negative_mcse"))
         title += (f"\nmeta-regression slope (logit scale) {mean} (95% {lo} to {hi}){unit}; "
