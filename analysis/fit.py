@@ -105,7 +105,7 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
     with clock.phase("import"):  # the heavy imports only once the input is known to be good
         from analysis.engine.executors import process_cache
         from analysis.report import figures
-        from analysis.report.writer import console_lines, write_run
+        from analysis.report.writer import console_lines, submit_fit_figures, write_run
         from analysis.synthesis import synthesise
 
         if args.figures:
@@ -116,12 +116,20 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
           f"{len(data)} reports, {int(data.y.sum())} of {int(data.n.sum())} patients", file=sys.stderr)
     for warning in data.what_cannot_be_learnt():
         print(f"warning: {warning}", file=sys.stderr)
-    synthesis = synthesise(inputs, cache, clock, plan.sensitivity, plan.note, plan.overrides, args.data)
     with atomic_directory(plan.out) as staging:
-        summary = write_run(synthesis, staging, svg=args.svg, draw=args.figures, log=log, clock=clock,
-                            started=started,
-                            command=["python", "-m", "analysis.fit", *(sys.argv[1:] if argv is None else argv)],
-                            compilations=clock.compilations())
+        drawings = []
+        on_primary = (lambda result: drawings.append(submit_fit_figures(result, staging, args.svg))) if args.figures \
+            else None
+        try:
+            synthesis = synthesise(inputs, cache, clock, plan.sensitivity, plan.note, plan.overrides, args.data,
+                                   on_primary=on_primary)
+            summary = write_run(synthesis, staging, svg=args.svg, draw=args.figures, log=log, clock=clock,
+                                started=started,
+                                command=["python", "-m", "analysis.fit", *(sys.argv[1:] if argv is None else argv)],
+                                compilations=clock.compilations(), drawing=drawings[0] if drawings else None)
+        except BaseException:
+            _stop_workers()  # no figure may be left drawing into the folder that is about to go
+            raise
     for line in console_lines(summary):
         print(line)
     if summary["sensitivity"]["status"] != "run":

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from analysis.engine.executors import InProcessExecutor
@@ -26,12 +29,39 @@ SIZE_VARIANT = CONFIG_DIR / "sens_metareg_log_n.toml"
 
 
 def synthesise(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity: bool, sensitivity_note: str = "",
-               overrides: dict | None = None, data_path: Path | None = None) -> Synthesis:
-    """Every step, each timed under its own name in `clock` (see the README for what each computes)."""
+               overrides: dict | None = None, data_path: Path | None = None,
+               on_primary: Callable[[object], None] | None = None) -> Synthesis:
+    """Every step, each timed under its own name in `clock` (see the README for what each computes).
+
+    The graded-outcome model, which needs no other step, is fitted in a second thread from the start: its
+    NUTS program runs outside the interpreter's lock while this thread computes the rest (same numbers,
+    its seed is its own). `on_primary(result)` is called as soon as the primary model is done (the
+    command starts drawing its diagnostic figures then)."""
+    beside = ThreadPoolExecutor(1, thread_name_prefix="graded")
+    graded_fit = beside.submit(_timed, graded.analyse, inputs, cache) if inputs.config.graded.enabled else None
+    try:
+        synthesis = _steps(inputs, cache, clock, sensitivity, sensitivity_note, overrides, data_path, on_primary,
+                           graded_fit)
+    except BaseException:
+        beside.shutdown(wait=False, cancel_futures=True)  # a stopped or failed run does not wait for it
+        raise
+    beside.shutdown()
+    return synthesis
+
+
+def _timed(step: Callable, *args):
+    started = time.perf_counter()
+    return step(*args), time.perf_counter() - started
+
+
+def _steps(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity: bool, sensitivity_note: str,
+           overrides: dict | None, data_path: Path | None, on_primary, graded_fit) -> Synthesis:
     config, data = inputs.config, inputs.data
     skipped: dict[str, str] = {}
     with clock.phase("primary"):
         main = primary.analyse(inputs, cache)
+    if on_primary is not None:
+        on_primary(main)
     with clock.phase("evidence"):
         target_drug = config.borrowing.target_drug if config.borrowing.enabled else None
         comparators = evidence.conventional(inputs)
@@ -50,9 +80,11 @@ def synthesise(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity:
             small = _size_regression(overrides or {}, inputs, cache, skipped)
     with clock.phase("cumulative"):
         steps = cumulative.analyse(inputs, cache) if config.cumulative.enabled else None
-    with clock.phase("graded"):
-        grades = graded.analyse(inputs, cache) if config.graded.enabled else None
-        if config.graded.enabled and grades is None:
+    grades = None
+    if graded_fit is not None:
+        grades, seconds = graded_fit.result()
+        clock.book("graded", seconds)
+        if grades is None:
             skipped["graded"] = "no report grades an outcome beyond any response"
     target = None
     if target_drug is not None:

@@ -16,7 +16,9 @@ class Stopwatch:
 
     A phase's own time is its wall time less the time the cache was busy in it (`busy_seconds`: compiling
     or sampling, in any thread). Fits in parallel threads can compile one program while sampling another,
-    so `compile` + `sample` may exceed the busy time by that overlap."""
+    so `compile` + `sample` may exceed the busy time by that overlap. A step run in a thread beside the
+    others (the graded-outcome model) is booked its own wall time (`book`), its compiling and sampling
+    included; the phases that ran meanwhile lose the time its program ran, so the phases then overlap."""
 
     def __init__(self, cache=None) -> None:
         self._seconds: dict[str, float] = {}
@@ -36,6 +38,10 @@ class Stopwatch:
         finally:
             own = time.perf_counter() - started - (self._sampler_seconds() - sampler_before)
             self._seconds[name] = self._seconds.get(name, 0.0) + own
+
+    def book(self, name: str, seconds: float) -> None:
+        """Add `seconds` to phase `name` (a step timed in its own thread)."""
+        self._seconds[name] = self._seconds.get(name, 0.0) + seconds
 
     def attach(self, cache) -> None:
         """Book compiling and sampling from now on (a cache shared across runs has earlier seconds)."""

@@ -185,6 +185,12 @@ def new_theta_cdf(values: Mapping, x: float) -> np.ndarray:
     return special.betainc(a[..., 0], b[..., 0], x)
 
 
+def new_theta_pdf(values: Mapping, x: float) -> np.ndarray:
+    """The density of θ_new at x per point (the derivative of `new_theta_cdf`)."""
+    a, b = shape_parameters(values)
+    return sf.beta_pdf(a[..., 0], b[..., 0], x)
+
+
 def new_theta_moments(values: Mapping) -> tuple[np.ndarray, np.ndarray]:
     """E[θ_new | μ, κ] and E[θ_new² | μ, κ] per point."""
     mu, kappa = _values(values, "mu"), np.minimum(_values(values, "kappa"), KAPPA_CEILING)
@@ -198,6 +204,14 @@ def report_theta_cdf(values: Mapping, y: int, n: int,
     a, b = shape_parameters(values, covariates)
     a, b = a[..., 0] + y, b[..., 0] + n - y
     return lambda x: special.betainc(a, b, x)
+
+
+def report_theta_pdf(values: Mapping, y: int, n: int,
+                     covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
+    """x ↦ the density of θ_i at x per point (the derivative of `report_theta_cdf`)."""
+    a, b = shape_parameters(values, covariates)
+    a, b = a[..., 0] + y, b[..., 0] + n - y
+    return lambda x: sf.beta_pdf(a, b, x)
 
 
 def report_theta_moments(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None):

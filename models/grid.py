@@ -729,7 +729,9 @@ class GridPosterior:
                 coefficients = np.fft.rfft(density, axis=-1) / n
                 k = np.arange(1, (n - 1) // 2 + 1)
                 totals = coefficients[..., 0].real * n * h
-                parts = (shares, coefficients[..., 0].real, coefficients[..., k], 2 * np.pi * k / (n * h),
+                omega = 2 * np.pi / (n * h)
+                scaled = coefficients[..., k] / (1j * omega * k)  # c_k / (iω_k), ω_k = kω
+                parts = (shares, coefficients[..., 0].real, scaled, scaled.real.sum(axis=-1), omega,
                          np.where(totals > 0, totals, 1.0))
             self._marginal_cdfs[("lines", axis)] = parts
         return self._marginal_cdfs[("lines", axis)]
@@ -737,11 +739,14 @@ class GridPosterior:
     def along_axis_cdf(self, axis: int, cut: np.ndarray) -> float:
         """P(x_axis ≤ cut), the cut one value per line parallel to `axis` (shape: the grid's without that
         axis): each line's conditional CDF, integrated spectrally, weighted by the line's mass."""
-        shares, c0, ck, omega, totals = self._line_parts(axis)
+        shares, c0, scaled, scaled_sum, omega, totals = self._line_parts(axis)
         x = self.axes[axis]
         u = np.clip(np.asarray(cut, dtype=float), x[0], x[-1]) - x[0]
-        terms = ck * (np.exp(1j * omega * u[..., None]) - 1.0) / (1j * omega)
-        cdf = np.clip((c0 * u + 2.0 * terms.real.sum(axis=-1)) / totals, 0.0, 1.0)
+        # Σ_k Re[c_k (e^{iω_k u} − 1) / (iω_k)], with e^{iω_k u} = (e^{iωu})^k by running products (one
+        # complex exponential per line instead of one per term: 6 times faster, exact to about 1e-14)
+        powers = np.cumprod(np.broadcast_to(np.exp(1j * omega * u)[..., None], scaled.shape), axis=-1)
+        waves = np.einsum("...k,...k->...", scaled, powers).real - scaled_sum
+        cdf = np.clip((c0 * u + 2.0 * waves) / totals, 0.0, 1.0)
         return float(np.sum(shares * cdf))
 
     def monotone_quantile(self, axis: int, values, position: Callable[[float], np.ndarray], q) -> np.ndarray | float:
@@ -863,25 +868,78 @@ class GridPosterior:
         on the grid or over the support)."""
         return float(self.support_weights @ self._values(component_cdf(float(x)), "component_cdf(x)"))
 
+    def _mixture_density(self, component_pdf: Callable[[float], np.ndarray], x: float) -> float:
+        """Σ_j w_j f_j(x): infinite where a component's density is (a Beta with a shape below 1 at x → 0),
+        which makes the root search bisect there."""
+        density = np.asarray(component_pdf(float(x)), dtype=float)
+        density = density[self.support] if density.shape == self.shape else density
+        with np.errstate(invalid="ignore", over="ignore"):
+            return float(self.support_weights @ np.where(np.isnan(density), np.inf, density))
+
     def mixture_quantile(self, component_cdf: Callable[[float], np.ndarray], q, bracket=(0.0, 1.0),
-                         xtol: float = 1e-12) -> np.ndarray | float:
+                         xtol: float = 1e-12, component_pdf: Callable[[float], np.ndarray] | None = None,
+                         start=None) -> np.ndarray | float:
         """Quantile(s) of a mixture over the grid's nodes, e.g. the posterior predictive of θ for a new
         report: component_cdf = lambda x: scipy.special.betainc(a, b, x) with a, b = μκ, (1 − μ)κ on the
         grid (or over `mesh(support=True)`). Nodes below `PRUNE` of the total weight are left out. The
         component CDFs are smooth functions of the grid parameters, so the trapezoid sum is spectrally
         accurate as long as a component's CDF changes little from one node to the next; components far
         narrower than the node spacing (Beta with κ in the millions, in the long tail of log u) slow
-        that down to ~1e-6 for the predictive median of the shipped data at 301². The root is found by
-        Brent's method in `bracket`."""
+        that down to ~1e-6 for the predictive median of the shipped data at 301². The root is found in
+        `bracket`: with the components' densities (`component_pdf`) by Newton steps on the CDF from
+        `start` (one value per q; the middle of the bracket by default; `_newton_root`), about 5
+        evaluations of both where Brent's method, used without the densities, takes 13 of the CDF."""
         lo, hi = (float(b) for b in bracket)
         qs = np.atleast_1d(np.asarray(q, dtype=float))
+        starts = np.broadcast_to(np.full(qs.shape, 0.5 * (lo + hi)) if start is None else np.asarray(start, float),
+                                 qs.shape)
         out = np.empty(qs.shape)
         for i, level in enumerate(qs):
             if not 0.0 < level < 1.0:
                 raise ValueError("q must be in (0, 1)")
-            out[i] = optimize.brentq(lambda x: self.mixture_cdf(component_cdf, x) - level, lo, hi, xtol=xtol,
-                                     rtol=4 * np.finfo(float).eps)
+            if component_pdf is None:
+                out[i] = optimize.brentq(lambda x: self.mixture_cdf(component_cdf, x) - level, lo, hi, xtol=xtol,
+                                         rtol=4 * np.finfo(float).eps)
+            else:
+                out[i] = _newton_root(lambda x: (self.mixture_cdf(component_cdf, x), self._mixture_density(component_pdf, x)),
+                                      level, lo, hi, float(starts[i]), xtol)
         return float(out[0]) if np.ndim(q) == 0 else out
+
+
+def _newton_root(cdf_and_density: Callable[[float], tuple[float, float]], level: float, lo: float, hi: float,
+                 x: float, xtol: float, steps: int = 200) -> float:
+    """Where an increasing F on (lo, hi) equals `level` (F(lo) ≤ level ≤ F(hi)), given F and its
+    derivative: Newton steps from x in t = logit((x − lo)/(hi − lo)), in which a CDF's power-law ends (a
+    Beta with a small shape, a root at 1e-5 or 1 − 1e-8) are nearly exponential and the steps stay good;
+    the bracket in t shrinks with the sign of every F − level, and a step that would leave it (or a
+    density that is zero or infinite) is a bisection instead. Stops when a Newton step moves x by less
+    than `xtol` (plus 4 ulp of x), Newton's error after it being of the order of that step squared, or
+    when the bracket is that narrow in x."""
+    width = hi - lo
+    to_x = lambda t: lo + width * float(special.expit(t))  # noqa: E731
+    eps = np.finfo(float).eps
+    # t's range: where x can still be told apart from the bracket's ends in double precision
+    t_lo = float(special.logit(1e-300 if lo == 0 else eps))
+    t_hi = float(special.logit(1 - eps / 2))
+    t = min(max(float(special.logit((x - lo) / width)), t_lo), t_hi) if lo < x < hi else 0.0
+    for _ in range(steps):
+        at = to_x(t)
+        value, density = cdf_and_density(at)
+        if value == level:
+            return at
+        if value < level:
+            t_lo = t
+        else:
+            t_hi = t
+        p = float(special.expit(t))
+        slope = density * width * p * (1.0 - p)
+        following = t - (value - level) / slope if 0.0 < slope < np.inf else np.nan
+        newton = t_lo < following < t_hi
+        t = following if newton else 0.5 * (t_lo + t_hi)
+        tolerance = xtol + 4 * eps * abs(at)
+        if (newton and abs(to_x(t) - at) <= tolerance) or to_x(t_hi) - to_x(t_lo) <= tolerance:
+            return to_x(t)
+    raise RuntimeError("the quantile search did not converge")
 
 
 # ----------------------------------------------------------------------------------------- fitting

@@ -105,14 +105,23 @@ def target_theta_cdf(family: ModuleType, values: Mapping, y_target, n_target, we
     conditional (a report's posterior θ) mixed with the vague component's Beta update. Needs the family's
     `report_theta_cdf` (the beta-binomial's is exact). The components' weights are computed once, for
     the many x of a quantile search."""
+    return _target_mixture(family, values, y_target, n_target, weight, vague, family.report_theta_cdf,
+                           special.betainc)
+
+
+def target_theta_pdf(family: ModuleType, values: Mapping, y_target, n_target, weight,
+                     vague) -> Callable[[float], np.ndarray]:
+    """x ↦ the density of θ_target at x per point (the derivative of `target_theta_cdf`)."""
+    return _target_mixture(family, values, y_target, n_target, weight, vague, family.report_theta_pdf, sf.beta_pdf)
+
+
+def _target_mixture(family: ModuleType, values: Mapping, y_target, n_target, weight, vague, exchangeable_part,
+                    vague_part) -> Callable[[float], np.ndarray]:
+    """x ↦ p_ex · (the exchangeable component's function of x) + (1 − p_ex) · (the vague Beta's)."""
     p_ex = exchangeable_probability(family, values, y_target, n_target, weight, vague)
     a, b = vague[0] + y_target, vague[1] + n_target - y_target
-    exchangeable = family.report_theta_cdf(values, y_target, n_target) if weight < 1 else lambda x: 0.0
-
-    def cdf(x: float) -> np.ndarray:
-        return p_ex * exchangeable(x) + (1 - p_ex) * special.betainc(a, b, x)
-
-    return cdf
+    exchangeable = exchangeable_part(values, y_target, n_target) if weight < 1 else lambda x: 0.0
+    return lambda x: p_ex * exchangeable(x) + (1 - p_ex) * vague_part(a, b, x)
 
 
 def target_theta_moments(family: ModuleType, values: Mapping, y_target, n_target, weight, vague):

@@ -198,6 +198,14 @@ def new_theta_cdf(values: Mapping, x: float) -> np.ndarray:
         return special.ndtr((special.logit(x) - _values(values, "mu")) / _values(values, "tau"))
 
 
+def new_theta_pdf(values: Mapping, x: float) -> np.ndarray:
+    """The density of θ_new at x per point: φ((logit x − μ)/τ) / (τ x (1 − x))."""
+    mu, tau = _values(values, "mu"), _values(values, "tau")
+    if not 0.0 < x < 1.0:
+        return np.zeros(np.shape(mu))
+    return np.exp(-0.5 * ((special.logit(x) - mu) / tau) ** 2) / (np.sqrt(2 * np.pi) * tau * x * (1 - x))
+
+
 def new_theta_moments(values: Mapping) -> tuple[np.ndarray, np.ndarray]:
     mu, tau = _values(values, "mu"), _values(values, "tau")
     return _moment(mu, tau, 1), _moment(mu, tau, 2)
@@ -209,6 +217,13 @@ def report_theta_cdf(values: Mapping, y: int, n: int,
     does not depend on x (each point's support and normaliser) is computed once."""
     location = report_locations(values, covariates)[..., 0]
     return sf.logit_normal_conditional_cdf(y, n, location, _values(values, "tau"))
+
+
+def report_theta_pdf(values: Mapping, y: int, n: int,
+                     covariates: np.ndarray | None = None) -> Callable[[float], np.ndarray]:
+    """x ↦ the density of θ_i at x per point (the derivative of `report_theta_cdf`)."""
+    location = report_locations(values, covariates)[..., 0]
+    return sf.logit_normal_conditional_pdf(y, n, location, _values(values, "tau"))
 
 
 def report_theta_moments(values: Mapping, y: int, n: int, covariates: np.ndarray | None = None):

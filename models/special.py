@@ -264,6 +264,31 @@ def logit_normal_conditional_cdf(y, n, eta, tau) -> Callable[[float], np.ndarray
     return cdf
 
 
+def logit_normal_conditional_pdf(y, n, eta, tau) -> Callable[[float], np.ndarray]:
+    """x ↦ the density of θ at x given y of n, θ = expit(η + τz), elementwise: the derivative of
+    `logit_normal_conditional_cdf` (zero outside the support that CDF integrates over)."""
+    y, n, eta, tau = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, eta, tau)))
+    mode, left, right = logit_normal_support(y, n, eta, tau)
+    total = np.logaddexp(_log_integral(y, n, eta, tau, left, mode), _log_integral(y, n, eta, tau, mode, right))
+
+    def pdf(x: float) -> np.ndarray:
+        if not 0.0 < x < 1.0:
+            return np.zeros(np.shape(eta))
+        z = (special.logit(x) - eta) / tau
+        log = _h(y, n, eta, tau, z) - total - np.log(tau) - np.log(x) - np.log1p(-x)
+        return np.where((z >= left) & (z <= right), np.exp(log), 0.0)
+
+    return pdf
+
+
+def beta_pdf(a, b, x: float) -> np.ndarray:
+    """The Beta(a, b) density at x, elementwise, from logs (finite for the large shapes of a population
+    with little spread)."""
+    if not 0.0 < x < 1.0:
+        return np.zeros(np.broadcast_shapes(np.shape(a), np.shape(b)))
+    return np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - special.betaln(a, b))
+
+
 def logit_normal_conditional_moments(y, n, eta, tau):
     """E[θ] and E[θ²] given y of n, θ = expit(η + τz), elementwise, by the Gauss-Legendre rule of the
     marginal."""

@@ -64,6 +64,20 @@ def test_shrinkage_pulls_the_negative_series_toward_the_pool(primary_run):
     assert series.y / series.n < series.theta_mean < pooled
 
 
+def test_the_graded_model_fitted_beside_the_other_steps_gives_the_numbers_it_gives_alone(primary_run, model_cache):
+    """The run fits the graded-outcome model in a second thread while it computes the rest; fitted alone,
+    with the same data, config and seed, it gives the same numbers (its seed is its own, nothing it reads
+    is changed by the other steps)."""
+    from analysis.inputs.bundle import load_inputs
+    from analysis.inputs.config import DEFAULT_CONFIG, load_config
+    from analysis.results import to_plain
+    from analysis.steps import graded
+
+    _, out = primary_run
+    alone = graded.analyse(load_inputs(load_config(DEFAULT_CONFIG)), model_cache)
+    assert to_plain(alone) == json.loads((out / "summary.json").read_text())["graded"]
+
+
 def _printed(run_dir) -> list[tuple[str, str, bool]]:
     """Every number the pages print, with its summary.json key and whether it is per hundred, in order."""
     numbers = []

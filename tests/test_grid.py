@@ -264,6 +264,27 @@ def test_mixture_quantile_and_mean():
     assert abs(grid.mixture_mean(lambda: sum(grid.mesh()) + 1.0) - 1.0) < 1e-9
 
 
+def test_mixture_quantile_with_densities_is_brents_root_also_in_far_tails():
+    """Newton steps with the components' densities (taken in the logit of the bracket, with bisection where
+    a step leaves it) land on the root Brent's method finds from the CDF alone, to 1e-11, for the normal
+    mixture above and for Beta mixtures whose quantiles sit at 1e-5 or 1 − 1e-8 (shapes far below 1), from
+    the middle of the bracket and from a start far off."""
+    grid = fit_grid(lambda p: stats.norm.logpdf(p).sum(axis=1), [0.5, -0.5])
+    x1, x2 = grid.mesh(support=True)
+    total = x1 + x2
+    ours = grid.mixture_quantile(lambda x: stats.norm.cdf(x - total), [0.025, 0.5, 0.975], bracket=(-20, 20),
+                                 component_pdf=lambda x: stats.norm.pdf(x - total))
+    assert np.allclose(ours, np.sqrt(3) * stats.norm.ppf([0.025, 0.5, 0.975]), atol=1e-8)
+    for a, b in ((np.exp(x1 - 4), 3.0 + 0 * x2), (20.0 + 0 * x1, np.exp(x2 - 5)), (np.exp(x1), np.exp(x2))):
+        cdf, pdf = (lambda x, a=a, b=b: special.betainc(a, b, x)), (lambda x, a=a, b=b: stats.beta.pdf(x, a, b))
+        levels = [0.025, 0.5, 0.975]
+        brent = grid.mixture_quantile(cdf, levels)
+        for start in (None, [0.999, 0.999, 1e-6]):
+            newton = grid.mixture_quantile(cdf, levels, component_pdf=pdf, start=start)
+            assert np.allclose(newton, brent, rtol=0, atol=1e-11), (newton, brent)
+    assert np.min(grid.mixture_quantile(lambda x: special.betainc(np.exp(x1 - 4), 3.0, x), [0.025])) < 1e-4
+
+
 # --- mode, box, robustness --------------------------------------------------------------------------
 
 

@@ -343,3 +343,26 @@ def test_the_logit_normal_tau_prior_is_data_and_each_choice_is_its_own_density()
         assert abs(np.median(draws) - references[dist].median()) < 0.03  # ≈ 4 SE of a median of 20,000 draws
     assert likelihood["half_normal"] == pytest.approx(likelihood["half_cauchy"], abs=1e-7)
     assert np.ptp(likelihood["half_normal"]) > 0.5  # the likelihood does change with τ: not a vacuous match
+
+
+@pytest.mark.parametrize("family", [beta_binomial, logit_normal])
+def test_every_theta_density_is_the_derivative_of_its_cdf(family):
+    """The densities the quantile searches step with (a new report's θ, a report's θ_i given its counts,
+    the target arm's θ mixed with its vague component) equal the central differences of their CDFs, at
+    points across (0, 1), for parameter values from a tight to a wide population."""
+    from models import joint
+
+    rng = np.random.default_rng(11)
+    mu = rng.uniform(0.3, 0.95, 6)
+    values = ({"mu": mu, "kappa": np.exp(rng.uniform(0.5, 4, 6))} if family is beta_binomial
+              else {"mu": sp.logit(mu), "tau": np.exp(rng.uniform(-1.5, 0.7, 6))})
+    pairs = [(lambda x: family.new_theta_cdf(values, x), lambda x: family.new_theta_pdf(values, x)),
+             (family.report_theta_cdf(values, 3, 5), family.report_theta_pdf(values, 3, 5)),
+             (family.report_theta_cdf(values, 14, 14), family.report_theta_pdf(values, 14, 14)),
+             (joint.target_theta_cdf(family, values, 2, 2, 0.5, (1.0, 1.0)),
+              joint.target_theta_pdf(family, values, 2, 2, 0.5, (1.0, 1.0)))]
+    h = 1e-6
+    for cdf, pdf in pairs:
+        for x in (0.05, 0.3, 0.6, 0.85, 0.97):
+            slope = (cdf(x + h) - cdf(x - h)) / (2 * h)
+            assert np.allclose(pdf(x), slope, rtol=1e-5, atol=1e-7), (x, pdf(x), slope)

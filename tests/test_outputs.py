@@ -176,6 +176,30 @@ def test_an_unexpected_error_has_its_own_status_one_line_and_the_traceback_in_a_
     assert _snapshot(out) == before and not _partial_folders(out)
 
 
+def test_a_run_that_fails_after_its_first_figures_were_started_leaves_nothing(tmp_path, monkeypatch, model_cache):
+    """The primary fit's figures are drawn while the run goes on; when a later step fails, the workers are
+    stopped and a figure never recreates the removed staging folder: no partial folder is left and no
+    worker process is left running."""
+    from analysis.report import figures
+    from analysis.report import writer
+    from analysis.steps import evidence
+
+    monkeypatch.setenv("HHD_CACHE_DIR", str(tmp_path / "cache"))
+    started = []
+    submit = writer.submit_fit_figures
+    monkeypatch.setattr(writer, "submit_fit_figures", lambda *a: started.append(1) or submit(*a))
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("a step failed")
+
+    monkeypatch.setattr(evidence, "conventional", fail)
+    out = tmp_path / "out"
+    assert fit.main(["--out", str(out), "--no-sensitivity"], cache=model_cache) == cli.EXIT_UNEXPECTED
+    assert started, "the primary fit's figures were not started before the failure"
+    assert not out.exists() and not _partial_folders(out)
+    assert not figures._POOLS, "the figure workers were left running"
+
+
 def test_a_staging_folder_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
     out = tmp_path / "default"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

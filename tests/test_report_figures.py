@@ -917,3 +917,41 @@ def test_diagnostics_loo_pit_prior_posterior_psense_and_sbc_draw(run, spy, tmp_p
         assert figure.get_layout_engine() is not None, name
         files = figures.save(figure, tmp_path, name)
         assert files[0].stat().st_size > 10_000, name
+
+
+def test_arviz_figures_go_to_one_worker_and_the_other_never_imports_arviz(s, run, tmp_path):
+    """Jobs that draw with ArviZ all go to the first worker; the others share both workers, and the one
+    that draws no ArviZ figure never imports arviz-plots or arviz-stats (which bring scipy.stats and jax
+    along: about 2 s of CPU a process). A drawing submitted early (`submit`) and one submitted later are
+    collected together, in job order."""
+    figures.shutdown()
+    plotted = xr.DataTree.from_dict({g: run[g].to_dataset()[["mu", "u"]] for g in ("posterior", "prior")}
+                                    | {"sample_stats": run["sample_stats"].to_dataset()})
+    names = ["mu", "u"]
+    labels = {n: LABELS[n] for n in names}
+    arviz_jobs = [figures.Job("trace", af.plot_trace, (plotted, names, labels)),
+                  figures.Job("rank", af.plot_rank, (plotted, names, labels))]
+    plain_jobs = [j for j in figure_jobs(s) if j.name in ("forest", "tipping", "icon_array", "risk_of_bias")]
+    try:
+        early = figures.submit(arviz_jobs, tmp_path)
+        drawn = figures.collect(early, figures.submit(plain_jobs, tmp_path))
+    finally:
+        figures.shutdown()
+    assert [d.name for d in drawn] == [j.name for j in arviz_jobs + plain_jobs]
+    arviz_pids = {d.pid for d in drawn[:2]}
+    assert len(arviz_pids) == 1, "the ArviZ figures were drawn by two processes"
+    others = [d for d in drawn[2:] if d.pid not in arviz_pids]
+    assert others, "no figure was drawn by the second worker"
+    for d in others:
+        for name in ("arviz_plots", "arviz_stats", "arviz_base", "jax"):
+            assert name not in d.modules, f"the worker that drew no ArviZ figure loaded {name}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{j.name}.png" for j in arviz_jobs + plain_jobs)
+
+
+def test_a_worker_never_creates_the_folder_above_its_figures(s, tmp_path):
+    """A run's folder that is removed (a failed run) while a figure is still being drawn stays removed:
+    the worker creates the figures folder at most, never its parents, and the figure fails instead."""
+    missing = tmp_path / "gone" / "figures"
+    with pytest.raises(figures.FigureError, match="forest"):
+        figures.draw_job(figures.Job("forest", meta.forest, (s,)), missing)
+    assert not (tmp_path / "gone").exists()

@@ -30,6 +30,7 @@ from analysis.report import figures, html
 from analysis.report.figures import Job, appraisal, bias, borrowing, clinical, clinician, design, diagnostics
 from analysis.report.figures import meta, next_report, sensitivity
 from analysis.report.format import format_number
+from analysis.results import Primary
 from analysis.results.synthesis import Synthesis
 
 PARAMETER_LABELS = {"mu": "μ (mean of θ)", "u": "u = κ^(-1/2)", "tau": "τ (SD of logit θ)", "kappa": "κ"}
@@ -38,9 +39,10 @@ VERSIONED_PACKAGES = ("pymc", "pytensor", "jax", "jaxlib", "blackjax", "arviz-ba
 
 
 def write_run(synthesis: Synthesis, directory: Path, svg: bool, log, clock, started: float, command: list[str],
-              compilations: int, draw: bool = True) -> dict:
+              compilations: int, draw: bool = True, drawing: figures.Drawing | None = None) -> dict:
     """Write every output of the run into `directory` (the figures only when `draw`); returns the summary
-    document."""
+    document. `drawing`: the primary fit's figures, submitted as soon as the fit was done
+    (`submit_fit_figures`); without it they are drawn here with the rest."""
     written = time.perf_counter()
     summary = synthesis.to_dict()
     _write_json(directory / "summary.json", summary)
@@ -50,7 +52,10 @@ def write_run(synthesis: Synthesis, directory: Path, svg: bool, log, clock, star
         _write_csv(directory / "sensitivity.csv", sensitivity_rows(summary))
     for name, tree in fits(synthesis).items():
         tree.to_netcdf(directory / f"{name}.nc", engine="h5netcdf")
-    drawn = figures.draw(figure_jobs(synthesis, summary), directory / "figures", svg=svg) if draw else []
+    drawn = []
+    if draw:
+        early = drawing or submit_fit_figures(synthesis.primary, directory, svg)
+        drawn = figures.collect(early, figures.submit(result_figure_jobs(synthesis, summary), directory / "figures", svg))
     run_meta = run_metadata(command, started)
     html.write_pages(directory, synthesis, summary, directory / "figures" if draw else None, run_meta)
     timings = {**clock.seconds(), "outputs": round(time.perf_counter() - written, 2)}
@@ -80,23 +85,37 @@ def _plotted(idata: xr.DataTree, names: list[str]) -> xr.DataTree:
     return xr.DataTree.from_dict({**groups, "sample_stats": idata["sample_stats"].to_dataset()})
 
 
-def figure_jobs(synthesis: Synthesis, s: dict) -> list[Job]:
-    """Every figure the pages show, as jobs for the drawing processes (plain data in, a Figure out)."""
-    primary = synthesis.primary
+def submit_fit_figures(primary: Primary, directory: Path, svg: bool) -> figures.Drawing:
+    """Start drawing the primary fit's diagnostic figures into `directory`/figures now, while the run goes
+    on computing (`write_run` collects them)."""
+    return figures.submit(fit_figure_jobs(primary), Path(directory) / "figures", svg)
+
+
+def _plotted_names(primary: Primary) -> tuple[list[str], dict[str, str]]:
     names = [n for n in ("mu", "u", "tau") if n in primary.idata["posterior"].data_vars]
-    labels = {n: PARAMETER_LABELS.get(n, n) for n in names}
+    return names, {n: PARAMETER_LABELS.get(n, n) for n in names}
+
+
+def fit_figure_jobs(primary: Primary) -> list[Job]:
+    """The primary fit's MCMC and LOO diagnostics: they need the fit only, not the rest of the run."""
+    names, labels = _plotted_names(primary)
     plotted = _plotted(primary.idata, names)
-    jobs = [Job("forest", meta.forest, (s,)),
-            Job("icon_array", clinician.icon_array, (s,)),
-            Job("trace", diagnostics.plot_trace, (plotted, names, labels)),
+    jobs = [Job("trace", diagnostics.plot_trace, (plotted, names, labels)),
             Job("rank", diagnostics.plot_rank, (plotted, names, labels)),
             Job("energy", diagnostics.plot_energy, (plotted,)),
             Job("prior_posterior", diagnostics.plot_prior_posterior, (plotted, names, labels))]
     if primary.psis is not None:
         jobs.append(Job("khat", diagnostics.plot_khat, (primary.psis,)))
-    if primary.loo_pit is not None and len(s["reports"]) >= 2:
+    if primary.loo_pit is not None and len(primary.reports) >= 2:
         jobs.append(Job("loo_pit", diagnostics.plot_loo_pit, (primary.loo_pit,)))
+    return jobs
+
+
+def result_figure_jobs(synthesis: Synthesis, s: dict) -> list[Job]:
+    """The figures of the run's results (`s`, the summary document) and of the sensitivity analyses."""
+    jobs = [Job("forest", meta.forest, (s,)), Job("icon_array", clinician.icon_array, (s,))]
     if synthesis.psense_tree is not None:
+        names, labels = _plotted_names(synthesis.primary)
         jobs.append(Job("psense", diagnostics.plot_psense_dist, (synthesis.psense_tree, names, labels)))
     if s.get("bias"):
         jobs.append(Job("tipping", bias.tipping, (s,)))

@@ -63,7 +63,8 @@ def analyse(inputs: Inputs, primary: Primary, cache: ModelCache) -> TargetArm:
     def exact_target(weight: float) -> tuple[Estimate, Exact]:
         joined = grid.reweighted(joint.target_log_likelihood(family, grid.values, y, n, weight, vague))
         estimate = est.mixture(joined, lambda v: joint.target_theta_cdf(family, v, y, n, weight, vague),
-                               lambda v: joint.target_theta_moments(family, v, y, n, weight, vague))
+                               lambda v: joint.target_theta_moments(family, v, y, n, weight, vague),
+                               lambda v: joint.target_theta_pdf(family, v, y, n, weight, vague))
         return estimate, joined
 
     posterior, joined = exact_target(w)

@@ -40,19 +40,32 @@ def on_grid(exact: Exact, values: np.ndarray, axis: int | None = None, transform
 
 
 def mixture(exact: Exact, component_cdf: Callable[[dict], Callable[[float], np.ndarray]],
-            component_moments: Callable[[dict], tuple[np.ndarray, np.ndarray]]) -> Estimate:
+            component_moments: Callable[[dict], tuple[np.ndarray, np.ndarray]],
+            component_pdf: Callable[[dict], Callable[[float], np.ndarray]] | None = None) -> Estimate:
     """A quantity whose distribution given the parameters is known (θ of a new report, a report's θ_i, the
     target arm's θ): its posterior is the mixture of those distributions over the grid, summarised from
     its CDF and moments. The functions take the named variables at the support nodes; `component_cdf`
-    returns the CDF there as a function of x (so that what does not depend on x is computed once)."""
+    returns the CDF there as a function of x (so that what does not depend on x is computed once), and
+    `component_pdf`, when given, the density: the quantiles are then found by Newton steps from those of
+    the Beta distribution with the mixture's mean and variance."""
     support = exact.support_values()
     grid = exact.grid
-    cdf = component_cdf(support)
-    median, lo, hi = (grid.mixture_quantile(cdf, q) for q in (0.5, LOWER, UPPER))
     first, second = component_moments(support)
     mean, raw_second = grid.expectation(first), grid.expectation(second)
-    return Estimate(mean, float(median), float(np.sqrt(max(raw_second - mean**2, 0.0))), float(lo), float(hi),
-                    "exact", exact.error)
+    sd = float(np.sqrt(max(raw_second - mean**2, 0.0)))
+    levels = (0.5, LOWER, UPPER)
+    pdf = component_pdf(support) if component_pdf is not None else None
+    median, lo, hi = grid.mixture_quantile(component_cdf(support), levels, component_pdf=pdf,
+                                           start=_beta_quantiles(mean, sd, levels))
+    return Estimate(mean, float(median), sd, float(lo), float(hi), "exact", exact.error)
+
+
+def _beta_quantiles(mean: float, sd: float, levels) -> np.ndarray | None:
+    """Quantiles of the Beta distribution with this mean and sd (a start for the mixture's), or None."""
+    spread = mean * (1 - mean) / sd**2 - 1 if sd > 0 else -1.0
+    if not 0.0 < mean < 1.0 or spread <= 0:
+        return None
+    return stats.beta.ppf(levels, mean * spread, (1 - mean) * spread)
 
 
 def increasing_along(exact: Exact, values: np.ndarray, axis: int, position: Callable[[float], np.ndarray]) -> Estimate:

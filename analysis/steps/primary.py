@@ -67,7 +67,8 @@ def headline(family: ModuleType, predictive: bool = True, spread: bool = False):
         out = {"pooled_mean": pooled.mean, "pooled_lo": pooled.lo, "pooled_hi": pooled.hi}
         if predictive:
             support = exact.support_values()
-            out["predictive_lo"] = exact.grid.mixture_quantile(lambda x: family.new_theta_cdf(support, x), est.LOWER)
+            out["predictive_lo"] = exact.grid.mixture_quantile(lambda x: family.new_theta_cdf(support, x), est.LOWER,
+                                                               component_pdf=lambda x: family.new_theta_pdf(support, x))
         if spread:
             for name in family.checked_quantities:
                 summary = est.on_grid(exact, getattr(family, name)(exact.values))
@@ -109,7 +110,8 @@ def exact_population(family: ModuleType, exact: Exact) -> Population:
         hyper = {"mu": est.on_grid(exact, values["mu"], axis=0, transform=lambda x: x),
                  "tau": _scale(exact, values["tau"], fold)}
         expit_mu = est.on_grid(exact, values["mu"], axis=0, transform=special.expit)
-    predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments)
+    predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments,
+                             est.pointwise(family.new_theta_pdf))
     return Population(pooled, predictive, est.on_grid(exact, family.heterogeneity_sd(values)), hyper, expit_mu, exact)
 
 
@@ -140,7 +142,8 @@ def population(cache: ModelCache, config: Config, reports: Reports, tolerance: f
 
 
 def pooled_and_predictive(family: ModuleType, exact: Exact) -> Population:
-    predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments)
+    predictive = est.mixture(exact, est.pointwise(family.new_theta_cdf), family.new_theta_moments,
+                             est.pointwise(family.new_theta_pdf))
     return Population(pooled_estimate(family, exact), predictive,
                       None, None, None, exact)
 
@@ -154,7 +157,8 @@ def exact_reports(family: ModuleType, grid: Exact, reports: Reports, data: Binom
         row = reports.covariates[i:i + 1] if reports.n_covariates else None
         y, n = int(reports.y[i]), int(reports.n[i])
         estimates.append(est.mixture(grid, lambda v, y=y, n=n, row=row: family.report_theta_cdf(v, y, n, row),
-                                     lambda v, y=y, n=n, row=row: family.report_theta_moments(v, y, n, row)))
+                                     lambda v, y=y, n=n, row=row: family.report_theta_moments(v, y, n, row),
+                                     lambda v, y=y, n=n, row=row: family.report_theta_pdf(v, y, n, row)))
     return {rid: estimates[row_of[i]] for i, rid in enumerate(data.report_ids)}
 
 

@@ -116,7 +116,8 @@ def _target(inputs: Inputs, estimates: Population, drug: str | None) -> Estimate
     grid = estimates.exact
     joined = grid.reweighted(joint.target_log_likelihood(family, grid.values, y, n, w, vague))
     return est.mixture(joined, lambda v: joint.target_theta_cdf(family, v, y, n, w, vague),
-                       lambda v: joint.target_theta_moments(family, v, y, n, w, vague))
+                       lambda v: joint.target_theta_moments(family, v, y, n, w, vague),
+                       lambda v: joint.target_theta_pdf(family, v, y, n, w, vague))
 
 
 def _row(row: dict, inputs: Inputs, estimand: str, pooled, predictive, target, passed: bool, error: str) -> VariantRow:

@@ -43,8 +43,8 @@ from analysis.processes import die_with_parent  # noqa: E402
 
 from .style import COLOURS, DPI, STYLE, WIDTH, styled  # noqa: E402
 
-__all__ = ["COLOURS", "DPI", "STYLE", "WIDTH", "Drawn", "FigureError", "Job", "draw", "draw_job", "save", "shutdown",
-           "start_workers", "styled"]
+__all__ = ["COLOURS", "DPI", "STYLE", "WIDTH", "Drawing", "Drawn", "FigureError", "Job", "collect", "draw", "draw_job",
+           "save", "shutdown", "start_workers", "styled", "submit"]
 
 WORKERS = 2
 
@@ -87,7 +87,7 @@ def save(figure: plt.Figure, directory: Path | str, name: str, svg: bool = False
     figures, placed in inches) is cropped to its drawn extent (``bbox_inches="tight"``). The SVG keeps text
     as text, has no date and takes its ids from `name` (``svg.hashsalt``)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(exist_ok=True)  # never its parents: a run's folder that is gone stays gone
     engine = figure.get_layout_engine()
     bbox = "tight" if engine is None or isinstance(engine, PlaceHolderLayoutEngine) else None
     files = [directory / f"{name}.png"]
@@ -132,8 +132,14 @@ def _qualified(function) -> str:
 
 # --- the worker processes ---------------------------------------------------------------------------------
 
-_POOL: ProcessPoolExecutor | None = None
+_POOLS: list[ProcessPoolExecutor] = []
 _LOCK = threading.Lock()
+_TURN = [0]
+
+ARVIZ_MODULE = f"{__name__}.diagnostics"
+"""Jobs whose function is in this module draw with ArviZ: they all go to the first worker, so that only
+one process imports arviz-plots and arviz-stats (which bring scipy.stats and, through arviz-base, jax:
+about 2 s of CPU per process); the other worker imports matplotlib alone."""
 
 
 @contextlib.contextmanager
@@ -153,50 +159,78 @@ def _ready() -> int:
     return os.getpid()
 
 
-def start_workers() -> ProcessPoolExecutor:
-    """The two worker processes ("spawn"), started now if they are not running: call it early so that their
-    imports (matplotlib) overlap other work. Kept for the life of the process (or until `shutdown`)."""
-    global _POOL
+def start_workers() -> list[ProcessPoolExecutor]:
+    """The worker processes ("spawn"), one pool each, started now if they are not running: call it early
+    so that their imports (matplotlib) overlap other work. Kept for the life of the process (or until
+    `shutdown`)."""
     with _LOCK:
-        if _POOL is None:
-            pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=die_with_parent)
-            with _bare_main():  # processes start at these submits (one per submit while none is idle)
+        if not _POOLS:
+            context = multiprocessing.get_context("spawn")
+            with _bare_main():  # a process starts at its pool's first submit
                 for _ in range(WORKERS):
+                    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die_with_parent)
                     pool.submit(_ready)
-            _POOL = pool
-        return _POOL
+                    _POOLS.append(pool)
+        return list(_POOLS)
+
+
+def _worker_for(job: Job, pools: list[ProcessPoolExecutor]) -> ProcessPoolExecutor:
+    """The ArviZ worker for ArviZ jobs; the others in turn, the plain worker first."""
+    if getattr(job.function, "__module__", None) == ARVIZ_MODULE:
+        return pools[0]
+    _TURN[0] += 1
+    return pools[_TURN[0] % len(pools)]
 
 
 def shutdown() -> None:
     """Stop the worker processes (they are started again by the next `draw`)."""
-    global _POOL
     with _LOCK:
-        pool, _POOL = _POOL, None
-    if pool is not None:
+        pools = list(_POOLS)
+        _POOLS.clear()
+    for pool in pools:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def draw(jobs: Sequence[Job], directory: Path | str, svg: bool = False) -> list[Drawn]:
-    """Draw every job into `directory` (PNG, and SVG when `svg`) in the two worker processes; returns what
-    was drawn in job order. The files do not depend on which process drew them. If figures fail, every
-    other job still finishes and then `FigureError` names each figure that failed and why."""
-    jobs = list(jobs)
+@dataclass
+class Drawing:
+    """Jobs submitted to the worker processes and not yet collected (`submit`, `collect`)."""
+
+    jobs: list[Job]
+    futures: list
+
+
+def _unique(jobs: Sequence[Job]) -> None:
     names = [job.name for job in jobs]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ValueError(f"figure names must be unique: {duplicated}")
+
+
+def submit(jobs: Sequence[Job], directory: Path | str, svg: bool = False) -> Drawing:
+    """Start drawing `jobs` into `directory` in the worker processes and return at once: a run submits a
+    fit's diagnostic figures as soon as the fit is done, so that they are drawn while the run computes."""
+    jobs = list(jobs)
+    _unique(jobs)
     if not jobs:
-        return []
-    pool = start_workers()
+        return Drawing([], [])
+    Path(directory).mkdir(parents=True, exist_ok=True)
     try:
-        futures = [pool.submit(draw_job, job, str(directory), svg) for job in jobs]
+        pools = start_workers()
+        futures = [_worker_for(job, pools).submit(draw_job, job, str(directory), svg) for job in jobs]
     except BrokenProcessPool:
         shutdown()
-        pool = start_workers()
-        futures = [pool.submit(draw_job, job, str(directory), svg) for job in jobs]
+        pools = start_workers()
+        futures = [_worker_for(job, pools).submit(draw_job, job, str(directory), svg) for job in jobs]
+    return Drawing(jobs, futures)
+
+
+def collect(*drawings: Drawing) -> list[Drawn]:
+    """Wait for the submitted jobs; returns what was drawn in job order. If figures fail, every other job
+    still finishes and then `FigureError` names each figure that failed and why."""
+    jobs = [job for d in drawings for job in d.jobs]
+    _unique(jobs)
     results, failures = [], []
-    for job, future in zip(jobs, futures):
+    for job, future in zip(jobs, [f for d in drawings for f in d.futures]):
         try:
             results.append(future.result())
         except FigureError as error:
@@ -210,3 +244,10 @@ def draw(jobs: Sequence[Job], directory: Path | str, svg: bool = False) -> list[
     if failures:
         raise FigureError("; ".join(failures))
     return results
+
+
+def draw(jobs: Sequence[Job], directory: Path | str, svg: bool = False) -> list[Drawn]:
+    """Draw every job into `directory` (PNG, and SVG when `svg`) in the two worker processes; returns what
+    was drawn in job order. The files do not depend on which process drew them. If figures fail, every
+    other job still finishes and then `FigureError` names each figure that failed and why."""
+    return collect(submit(jobs, directory, svg))
