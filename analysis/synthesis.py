@@ -38,7 +38,8 @@ def synthesise(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity:
     its seed is its own). `on_primary(result)` is called as soon as the primary model is done (the
     command starts drawing its diagnostic figures then)."""
     beside = ThreadPoolExecutor(1, thread_name_prefix="graded")
-    graded_fit = beside.submit(_timed, graded.analyse, inputs, cache) if inputs.config.graded.enabled else None
+    fitted = inputs.config.graded.enabled and graded.why_not(inputs) is None
+    graded_fit = beside.submit(_timed, graded.analyse, inputs, cache) if fitted else None
     try:
         synthesis = _steps(inputs, cache, clock, sensitivity, sensitivity_note, overrides, data_path, on_primary,
                            graded_fit)
@@ -80,12 +81,8 @@ def _steps(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity: boo
             small = _size_regression(overrides or {}, inputs, cache, skipped)
     with clock.phase("cumulative"):
         steps = cumulative.analyse(inputs, cache) if config.cumulative.enabled else None
-    grades = None
-    if graded_fit is not None:
-        grades, seconds = graded_fit.result()
-        clock.book("graded", seconds)
-        if grades is None:
-            skipped["graded"] = "no report grades an outcome beyond any response"
+    if config.graded.enabled and graded_fit is None:
+        skipped["graded"] = graded.why_not(inputs)
     target = None
     if target_drug is not None:
         arm = inputs.target(target_drug)
@@ -116,6 +113,10 @@ def _steps(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity: boo
         plan = None
         if config.design.enabled:
             plan = design.analyse(config.design, main, bias, target, lasting)
+    grades = None
+    if graded_fit is not None:  # joined last: the steps before it need no graded outcome
+        grades, seconds = graded_fit.result()
+        clock.book("graded", seconds)
     with clock.phase("grade"):
         rows_grade = _grade(inputs, main, grades, harms, bias, small, rob)
     failures = [*main.convergence.failures]

@@ -18,6 +18,7 @@ of 40 reports after the shipped 12) is another structure: its programs are built
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -239,19 +240,21 @@ def program_key(kind: str, spec: ModelSpec, settings: list) -> str:
         "shapes": shapes,
         "initial_point": {k: np.asarray(v, dtype=float).tolist() for k, v in sorted(spec.initial_point.items())},
         "settings": settings,
-        "packages": {name: metadata.version(name) for name in _PACKAGES},
+        "packages": _package_versions(),
         "sources": _sources_hash(),
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
 
 
-_SOURCES_HASH: list[str] = []
-
-
+@functools.cache
 def _sources_hash() -> str:
-    if not _SOURCES_HASH:
-        _SOURCES_HASH.append(hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest())
-    return _SOURCES_HASH[0]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest()
+
+
+@functools.cache
+def _package_versions() -> dict[str, str]:
+    """Read once per process: each lookup scans the installed distributions (3 ms each, for every key)."""
+    return {name: metadata.version(name) for name in _PACKAGES}
 
 
 # --- loading and saving ------------------------------------------------------------------------------

@@ -61,6 +61,13 @@ def graded_counts(inputs: Inputs) -> tuple[tuple[str, ...], np.ndarray, np.ndarr
     return tuple(rows["report_id"][keep]), counts, n
 
 
+def why_not(inputs: Inputs) -> str | None:
+    """Why the graded-outcome model is not fitted to this run's table (a sentence), or None when it is."""
+    if not graded_counts(inputs)[0]:
+        return "no report grades an outcome beyond any response"
+    return None
+
+
 def analyse(inputs: Inputs, cache: ModelCache) -> Graded | None:
     """The sequential model fitted to the graded counts; None when no report grades a stage beyond any
     response (`graded_counts`)."""
