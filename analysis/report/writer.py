@@ -45,17 +45,23 @@ def write_run(synthesis: Synthesis, directory: Path, svg: bool, log, clock, star
     (`submit_fit_figures`); without it they are drawn here with the rest."""
     written = time.perf_counter()
     summary = synthesis.to_dict()
-    _write_json(directory / "summary.json", summary)
-    _write_csv(directory / "summary.csv", report_rows(summary))
-    _write_csv(directory / "diagnostics.csv", diagnostics_rows(synthesis))
-    if summary["sensitivity"].get("status") == "run":
-        _write_csv(directory / "sensitivity.csv", sensitivity_rows(summary))
-    for name, tree in fits(synthesis).items():
-        tree.to_netcdf(directory / f"{name}.nc", engine="h5netcdf")
-    drawn = []
-    if draw:
-        early = drawing or submit_fit_figures(synthesis.primary, directory, svg)
-        drawn = figures.collect(early, figures.submit(result_figure_jobs(synthesis, summary), directory / "figures", svg))
+    pending = []
+    if draw:  # drawn while the tables and fits are written
+        pending = [drawing or submit_fit_figures(synthesis.primary, directory, svg),
+                   figures.submit(result_figure_jobs(synthesis, summary), directory / "figures", svg)]
+    try:
+        _write_json(directory / "summary.json", summary)
+        _write_csv(directory / "summary.csv", report_rows(summary))
+        _write_csv(directory / "diagnostics.csv", diagnostics_rows(synthesis))
+        if summary["sensitivity"].get("status") == "run":
+            _write_csv(directory / "sensitivity.csv", sensitivity_rows(summary))
+        for name, tree in fits(synthesis).items():
+            tree.to_netcdf(directory / f"{name}.nc", engine="h5netcdf")
+        drawn = figures.collect(*pending)
+    except BaseException:
+        if pending:
+            figures.shutdown()  # no figure is left drawing into a folder the caller is about to remove
+        raise
     run_meta = run_metadata(command, started)
     html.write_pages(directory, synthesis, summary, directory / "figures" if draw else None, run_meta)
     timings = {**clock.seconds(), "outputs": round(time.perf_counter() - written, 2)}
