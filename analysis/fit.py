@@ -25,6 +25,7 @@ from analysis.errors import InputError
 from analysis.inputs.bundle import Inputs, load_inputs
 from analysis.inputs.config import DEFAULT_CONFIG, PROJECT_ROOT, load_config, user_overrides
 from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
+from analysis.processes import exit_at_once, stop_drawing_processes
 from analysis.timing import Stopwatch
 
 
@@ -91,13 +92,7 @@ def main(argv: list[str] | None = None, cache=None) -> int:
     except InputError as err:
         return report_input_error(err)
     return execute("fit", lambda log: _run(args, plan, cache, clock, started, log, argv), plan.out,
-                   cleanup=_stop_workers)
-
-
-def _stop_workers() -> None:
-    figures = sys.modules.get("analysis.report.figures")
-    if figures is not None:
-        figures.shutdown()
+                   cleanup=stop_drawing_processes)
 
 
 def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog, argv) -> int:
@@ -128,7 +123,7 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
                                 command=["python", "-m", "analysis.fit", *(sys.argv[1:] if argv is None else argv)],
                                 compilations=clock.compilations(), drawing=drawings[0] if drawings else None)
         except BaseException:
-            _stop_workers()  # no figure may be left drawing into the folder that is about to go
+            stop_drawing_processes()  # no figure may be left drawing into the folder that is about to go
             raise
     for line in console_lines(summary):
         print(line)
@@ -143,4 +138,4 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import sys
 
@@ -39,3 +40,28 @@ def stop_quietly_while_starting() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
+
+
+def stop_drawing_processes() -> None:
+    """Stop the figure workers if this process started any (the commands import the figures package only
+    once they draw, so it is looked up, not imported)."""
+    figures = sys.modules.get("analysis.report.figures")
+    if figures is not None:
+        figures.shutdown()
+
+
+def exit_at_once(status: int) -> None:
+    """End a command's process once its outputs are committed: stop the drawing processes (so that their
+    queues are released, not reported as leaked), flush what the command printed and its log handlers, then
+    leave without the interpreter's teardown, which takes about a second with JAX, XLA and PyTensor loaded
+    and has nothing left to write (every output and log file is already closed)."""
+    import logging
+
+    stop_drawing_processes()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more can be said
+            pass
+    logging.shutdown()
+    os._exit(status)

@@ -25,6 +25,7 @@ from analysis.errors import InputError
 from analysis.inputs.bundle import Inputs, load_inputs
 from analysis.inputs.config import CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, display_path, load_config, user_overrides
 from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
+from analysis.processes import exit_at_once, stop_drawing_processes
 
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "sensitivity"
 
@@ -97,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _stop(executor: Executor) -> None:
     executor.close()
-    figures = sys.modules.get("analysis.report.figures")
-    if figures is not None:
-        figures.shutdown()
+    stop_drawing_processes()
 
 
 def _run(args: argparse.Namespace, plan: Plan, command: str, started: float, log: RunLog) -> int:
@@ -164,4 +163,4 @@ def _identity(inputs: Inputs) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())

@@ -33,6 +33,7 @@ from analysis.inputs.config import PROJECT_ROOT, Config, display_path
 from analysis.inputs.evidence import NUMBER_COLUMNS, EvidenceTable, load_evidence
 from analysis.inputs.tables import decimal_comma, number, read_table, row_label
 from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
+from analysis.processes import exit_at_once, stop_drawing_processes
 from analysis.report import diff
 from analysis.timing import Stopwatch
 
@@ -212,9 +213,7 @@ def main(argv: list[str] | None = None, cache=None) -> int:
 
 def _cleanup(plan: Plan) -> None:
     shutil.rmtree(plan.staged, ignore_errors=True)
-    figures = sys.modules.get("analysis.report.figures")
-    if figures is not None:
-        figures.shutdown()
+    stop_drawing_processes()
 
 
 def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog, argv) -> int:
@@ -272,4 +271,4 @@ def _update(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunL
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())

@@ -29,6 +29,7 @@ from analysis.inputs.bundle import Files, load_inputs
 from analysis.inputs.config import (CONFIG_DIR, DEFAULT_CONFIG, PROJECT_ROOT, CalibrationSettings, Config, load_config,
                                    user_overrides)
 from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
+from analysis.processes import exit_at_once
 
 if TYPE_CHECKING:  # the sampler stack is imported once the options are parsed (`prepare`), not for --help
     from analysis.engine.executors import Executor
@@ -174,4 +175,4 @@ def _run(plan: Plan, started: float, log: RunLog, argv: list[str] | None) -> int
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())
