@@ -14,9 +14,10 @@
 This package imports only the standard library, numpy, scipy, xarray, matplotlib and the ArviZ packages,
 never the sampler stack or another `analysis` module but `analysis.processes` (the workers' initializer,
 which ties them to the run's process) and `analysis.digits` (the pages' rule for how many digits a number
-from draws may show); a test reads the sources. `draw` runs `Job`s in two
-worker processes started with "spawn" that import this package only (not the parent's `__main__`), so
-drawing never loads pymc or jax (unless a job draws with ArviZ, whose `arviz_base` loads jax by itself).
+from draws may show); a test reads the sources. `draw` (or `submit` now and `collect` later) runs `Job`s
+in two worker processes started with "spawn" that import this package only (not the parent's `__main__`),
+so drawing never loads pymc or jax, except in the one worker that draws every ArviZ figure
+(`ARVIZ_MODULE`: `arviz_base` loads jax by itself).
 """
 
 from __future__ import annotations
