@@ -603,14 +603,15 @@ class GridPosterior:
 
     # -- expectations --------------------------------------------------------------------------------
 
-    def _values(self, values, name: str = "values") -> np.ndarray:
-        """Values on the support, from an array of the grid's shape or one over the support points."""
+    def _values(self, values, name: str = "values", finite: bool = True) -> np.ndarray:
+        """Values on the support, from an array of the grid's shape or one over the support points; with
+        `finite`, every one must be finite."""
         values = np.asarray(values, dtype=float)
         if values.shape == self.shape:
             values = values[self.support]
         elif values.shape != (int(self.support.sum()),):
             raise ValueError(f"{name} must have the grid's shape {self.shape} or one value per support point")
-        if not np.all(np.isfinite(values)):
+        if finite and not np.all(np.isfinite(values)):
             raise ValueError(f"{name} is not finite at some support point")
         return values
 
@@ -871,8 +872,7 @@ class GridPosterior:
     def _mixture_density(self, component_pdf: Callable[[float], np.ndarray], x: float) -> float:
         """Σ_j w_j f_j(x): infinite where a component's density is (a Beta with a shape below 1 at x → 0),
         which makes the root search bisect there."""
-        density = np.asarray(component_pdf(float(x)), dtype=float)
-        density = density[self.support] if density.shape == self.shape else density
+        density = self._values(component_pdf(float(x)), "component_pdf(x)", finite=False)
         with np.errstate(invalid="ignore", over="ignore"):
             return float(self.support_weights @ np.where(np.isnan(density), np.inf, density))
 

@@ -246,13 +246,20 @@ def _log_integral(y, n, eta, tau, a, b):
                              + np.log(_LEGENDRE_W * np.maximum(half, 1e-300)[..., None]), axis=-1)
 
 
+def _conditional(y, n, eta, tau):
+    """(y, n, η, τ) broadcast, and z's mode, the support's ends and the log normaliser of θ's conditional:
+    what a CDF or density of it computes once for the many x of a quantile search."""
+    y, n, eta, tau = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, eta, tau)))
+    mode, left, right = logit_normal_support(y, n, eta, tau)
+    total = np.logaddexp(_log_integral(y, n, eta, tau, left, mode), _log_integral(y, n, eta, tau, mode, right))
+    return y, n, eta, tau, mode, left, right, total
+
+
 def logit_normal_conditional_cdf(y, n, eta, tau) -> Callable[[float], np.ndarray]:
     """x ↦ P(θ ≤ x | η, τ, y of n) for θ = expit(η + τz), elementwise: the Gauss-Legendre rule of the
     marginal on each side of the mode, cut at z = (logit x − η)/τ. The support and the normalising integral
     are computed once, for the many x of a quantile search."""
-    y, n, eta, tau = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, eta, tau)))
-    mode, left, right = logit_normal_support(y, n, eta, tau)
-    total = np.logaddexp(_log_integral(y, n, eta, tau, left, mode), _log_integral(y, n, eta, tau, mode, right))
+    y, n, eta, tau, mode, left, right, total = _conditional(y, n, eta, tau)
 
     def cdf(x: float) -> np.ndarray:
         with np.errstate(divide="ignore"):
@@ -267,9 +274,7 @@ def logit_normal_conditional_cdf(y, n, eta, tau) -> Callable[[float], np.ndarray
 def logit_normal_conditional_pdf(y, n, eta, tau) -> Callable[[float], np.ndarray]:
     """x ↦ the density of θ at x given y of n, θ = expit(η + τz), elementwise: the derivative of
     `logit_normal_conditional_cdf` (zero outside the support that CDF integrates over)."""
-    y, n, eta, tau = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, n, eta, tau)))
-    mode, left, right = logit_normal_support(y, n, eta, tau)
-    total = np.logaddexp(_log_integral(y, n, eta, tau, left, mode), _log_integral(y, n, eta, tau, mode, right))
+    y, n, eta, tau, mode, left, right, total = _conditional(y, n, eta, tau)
 
     def pdf(x: float) -> np.ndarray:
         if not 0.0 < x < 1.0:

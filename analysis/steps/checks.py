@@ -103,25 +103,27 @@ def _exact_tail(label: str, t_obs: float, support: np.ndarray, pmf: np.ndarray) 
     """A statistic with a known discrete predictive distribution: its summary (quantiles by the inverse
     CDF, so a count's interval ends are counts) and the informative tail's exact probability."""
     pmf = pmf / pmf.sum()
-    at_least, at_most = float(pmf[support >= t_obs - 1e-9].sum()), float(pmf[support <= t_obs + 1e-9].sum())
-    upper = at_least <= at_most
+    side, p_tail = _informative_tail(float(pmf[support >= t_obs - 1e-9].sum()), float(pmf[support <= t_obs + 1e-9].sum()))
     cdf = np.cumsum(pmf)
     lo, median, hi = (float(support[min(int(np.searchsorted(cdf, q - 1e-12)), support.size - 1)])
                       for q in (LOWER, 0.5, UPPER))
     mean = float(pmf @ support)
     summary = Estimate(mean, median, float(np.sqrt(pmf @ (support - mean) ** 2)), lo, hi, "exact", 0.0)
-    return CheckStatistic(label, t_obs, summary, "upper" if upper else "lower", at_least if upper else at_most,
-                          None, 0, "")
+    return CheckStatistic(label, t_obs, summary, side, p_tail, None, 0, "")
 
 
 def _tail(label: str, t_obs: float, t_rep: np.ndarray, undefined: int) -> CheckStatistic:
     if not np.isfinite(t_obs) or t_rep.size == 0:
         return CheckStatistic(label, None, None, None, None, None, undefined,
                               "not defined for these data (no spread in report sizes or proportions)")
-    upper = np.mean(t_rep >= t_obs) <= np.mean(t_rep <= t_obs)
-    p_tail = float(np.mean(t_rep >= t_obs) if upper else np.mean(t_rep <= t_obs))
-    return CheckStatistic(label, t_obs, of_draws(t_rep), "upper" if upper else "lower", p_tail,
+    side, p_tail = _informative_tail(float(np.mean(t_rep >= t_obs)), float(np.mean(t_rep <= t_obs)))
+    return CheckStatistic(label, t_obs, of_draws(t_rep), side, p_tail,
                           float(np.sqrt(p_tail * (1 - p_tail) / t_rep.size)), undefined, "")
+
+
+def _informative_tail(at_least: float, at_most: float) -> tuple[str, float]:
+    """The tail the observed value lies in (the smaller of P(T ≥ obs) and P(T ≤ obs)) and its probability."""
+    return ("upper", at_least) if at_least <= at_most else ("lower", at_most)
 
 
 def replication_count(draws: int, reports: int, budget: int = 20_000_000) -> int:
