@@ -901,8 +901,8 @@ class GridPosterior:
                 out[i] = optimize.brentq(lambda x: self.mixture_cdf(component_cdf, x) - level, lo, hi, xtol=xtol,
                                          rtol=4 * np.finfo(float).eps)
             else:
-                out[i] = _newton_root(lambda x: (self.mixture_cdf(component_cdf, x), self._mixture_density(component_pdf, x)),
-                                      level, lo, hi, float(starts[i]), xtol)
+                both = lambda x: (self.mixture_cdf(component_cdf, x), self._mixture_density(component_pdf, x))  # noqa: E731
+                out[i] = _newton_root(both, level, lo, hi, float(starts[i]), xtol)
         return float(out[0]) if np.ndim(q) == 0 else out
 
 

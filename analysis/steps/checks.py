@@ -103,7 +103,8 @@ def _exact_tail(label: str, t_obs: float, support: np.ndarray, pmf: np.ndarray) 
     """A statistic with a known discrete predictive distribution: its summary (quantiles by the inverse
     CDF, so a count's interval ends are counts) and the informative tail's exact probability."""
     pmf = pmf / pmf.sum()
-    side, p_tail = _informative_tail(float(pmf[support >= t_obs - 1e-9].sum()), float(pmf[support <= t_obs + 1e-9].sum()))
+    at_least, at_most = float(pmf[support >= t_obs - 1e-9].sum()), float(pmf[support <= t_obs + 1e-9].sum())
+    side, p_tail = _informative_tail(at_least, at_most)
     cdf = np.cumsum(pmf)
     lo, median, hi = (float(support[min(int(np.searchsorted(cdf, q - 1e-12)), support.size - 1)])
                       for q in (LOWER, 0.5, UPPER))

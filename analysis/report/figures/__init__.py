@@ -135,7 +135,6 @@ def _qualified(function) -> str:
 
 _POOLS: list[ProcessPoolExecutor] = []
 _LOCK = threading.Lock()
-_TURN = [0]
 
 ARVIZ_MODULE = f"{__name__}.diagnostics"
 """Jobs whose function is in this module draw with ArviZ: they all go to the first worker, so that only
@@ -175,12 +174,10 @@ def start_workers() -> list[ProcessPoolExecutor]:
         return list(_POOLS)
 
 
-def _worker_for(job: Job, pools: list[ProcessPoolExecutor]) -> ProcessPoolExecutor:
-    """The ArviZ worker for ArviZ jobs; the others in turn, the plain worker first."""
-    if getattr(job.function, "__module__", None) == ARVIZ_MODULE:
-        return pools[0]
-    _TURN[0] += 1
-    return pools[_TURN[0] % len(pools)]
+def _workers_for(jobs: list[Job], pools: list[ProcessPoolExecutor]) -> list[ProcessPoolExecutor]:
+    """The ArviZ worker for each ArviZ job; the other jobs in turn, the plain worker first."""
+    plain = (pools[(k + 1) % len(pools)] for k in range(len(jobs)))
+    return [pools[0] if getattr(job.function, "__module__", None) == ARVIZ_MODULE else next(plain) for job in jobs]
 
 
 def shutdown() -> None:
@@ -215,13 +212,14 @@ def submit(jobs: Sequence[Job], directory: Path | str, svg: bool = False) -> Dra
     if not jobs:
         return Drawing([], [])
     Path(directory).mkdir(parents=True, exist_ok=True)
+    def send(pools: list[ProcessPoolExecutor]) -> list:
+        return [pool.submit(draw_job, job, str(directory), svg) for job, pool in zip(jobs, _workers_for(jobs, pools))]
+
     try:
-        pools = start_workers()
-        futures = [_worker_for(job, pools).submit(draw_job, job, str(directory), svg) for job in jobs]
+        futures = send(start_workers())
     except BrokenProcessPool:
         shutdown()
-        pools = start_workers()
-        futures = [_worker_for(job, pools).submit(draw_job, job, str(directory), svg) for job in jobs]
+        futures = send(start_workers())
     return Drawing(jobs, futures)
 
 
