@@ -9,9 +9,15 @@ written, 4 unexpected error, 130/143 interrupted).
 from __future__ import annotations
 
 if __name__ == "__main__":  # before the imports below, which take a second or more
+    import sys
+
     from analysis.processes import stop_quietly_while_starting
+    from analysis.warm import delegate
 
     stop_quietly_while_starting()
+    served = delegate("analysis.fit", sys.argv[1:])  # a warm process, when `python -m analysis.serve` keeps one
+    if served is not None:
+        sys.exit(served)
 
 import argparse
 import sys
@@ -26,6 +32,7 @@ from analysis.inputs.bundle import Inputs, load_inputs
 from analysis.inputs.config import DEFAULT_CONFIG, PROJECT_ROOT, load_config, user_overrides
 from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
 from analysis.processes import exit_at_once, stop_drawing_processes
+from analysis.warm import remember_programs
 from analysis.timing import Stopwatch
 
 
@@ -125,6 +132,7 @@ def _run(args, plan: Plan, cache, clock: Stopwatch, started: float, log: RunLog,
         except BaseException:
             stop_drawing_processes()  # no figure may be left drawing into the folder that is about to go
             raise
+    remember_programs(cache.used)
     for line in console_lines(summary):
         print(line)
     if summary["sensitivity"]["status"] != "run":

@@ -15,7 +15,11 @@ Cache states (`HHD_CACHE_DIR`, and PyTensor's compile folder with it):
          whenever a run still had to build a program;
   first  the benchmark's cache as the earlier cases left it: a user's first run on a data set of a new
          size after `make setup`; the programs of that size are built in the run (column `built`);
-  user   the user's own caches, as `make test` uses them (the test suite).
+  user   the user's own caches, as `make test` uses them (the test suite);
+  served the benchmark's cache with `python -m analysis.serve` running: each run is handed to a warm process
+         (imports done, the last run's programs loaded), started once the run before it had finished; an
+         untimed run first, so that the warm processes know the programs to load. Wall is the command's;
+         cpu and memory are the command's own process only (the warm process that runs it is not its child).
 """
 
 from __future__ import annotations
@@ -82,7 +86,10 @@ FIT = ("-m", "analysis.fit")
 CASES = {case.name: case for case in (
     Case("fit_warm", "shipped data, --no-sensitivity", (*FIT, "--no-sensitivity"), "warm", 8),
     Case("fit_cold", "shipped data, --no-sensitivity", (*FIT, "--no-sensitivity"), "cold", 20),
+    Case("fit_served", "shipped data, --no-sensitivity, through a warm process", (*FIT, "--no-sensitivity"),
+         "served", 8),
     Case("full_warm", "shipped data, the default command", FIT, "warm", 20),
+    Case("full_served", "shipped data, the default command, through a warm process", FIT, "served", 20),
     Case("full_cold", "shipped data, the default command", FIT, "cold", 60),
     Case("scale_500", "500 simulated reports, the default command", FIT, "first", 180, 4, "reports:500"),
     Case("scale_5000", "5,000 simulated reports, --no-sensitivity", (*FIT, "--no-sensitivity"), "first", 300, 8,
@@ -305,6 +312,9 @@ def run_case(case: Case, work: Path, warm_cache: Path, own_pytensor: bool, repea
     A warm run is one that built no program: a run that still built one is a warm-up and is repeated
     (twice at most). A case whose runs do not count their builds has a cheaper `primer` command instead."""
     data = prepare_data(case.data, work / "data")
+    if case.state == "served":
+        with WarmProcesses(cache_env(warm_cache, own_pytensor), work / f"{case.name}-serve.log") as warm:
+            return _served_runs(case, work, warm, warm_cache, own_pytensor, repeat, timeout, data, progress)
     runs: list[Run] = []
     if case.state == "warm" and case.primer:
         runs.append(run_once(case, "warm-up", work, warm_cache, own_pytensor, data, timeout, command=case.primer))
@@ -324,6 +334,45 @@ def run_case(case: Case, work: Path, warm_cache: Path, own_pytensor: bool, repea
             run.label = f"warm-up {warmups}"
         else:
             i += 1
+        runs.append(run)
+        progress(_progress_line(case, run))
+    return runs
+
+
+class WarmProcesses:
+    """`python -m analysis.serve` on the benchmark's cache, for the served cases."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.env, self.log = env, log
+
+    def __enter__(self) -> WarmProcesses:
+        self.process = subprocess.Popen([sys.executable, "-m", "analysis.serve"], cwd=PROJECT_ROOT, env=self.env,
+                                        stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
+        return self
+
+    def wait_ready(self, count: int, timeout: float = 600) -> None:
+        """Until the supervisor has reported `count` warm processes ready in all."""
+        deadline = time.monotonic() + timeout
+        while self.log.read_text(errors="replace").count("warm process ready") < count:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"python -m analysis.serve: no warm process ready ({self.log})")
+            time.sleep(0.2)
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _served_runs(case: Case, work: Path, warm: WarmProcesses, cache: Path, own_pytensor: bool, repeat: int,
+                 timeout: float | None, data: Path | None, progress: Callable[[str], None]) -> list[Run]:
+    """An untimed run, then `repeat` timed ones, each handed to a warm process that is ready."""
+    runs = []
+    for i in range(repeat + 1):
+        warm.wait_ready(i + 1)
+        run = run_once(case, f"served {i}" if i else "warm-up 1", work, cache, own_pytensor, data, timeout)
         runs.append(run)
         progress(_progress_line(case, run))
     return runs

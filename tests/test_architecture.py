@@ -1,6 +1,6 @@
 """The import contract of the code's floors (README, "How the code is laid out"), read from the sources.
 
-    commands     analysis.fit, .sensitivity, .validate, .update, .cli, .outputs
+    commands     analysis.fit, .sensitivity, .validate, .update, .serve, .warm, .cli, .outputs
     rendering    analysis.report                       (reads results only)
     results      analysis.results                      (the typed contract, summary.json)
     computation  analysis.synthesis, analysis.steps    (steps over the engine and the inputs)
@@ -38,8 +38,8 @@ ALLOWED = {
     "analysis.synthesis": {"analysis.steps", "analysis.engine", "analysis.inputs", "analysis.results", "models"},
     "analysis.report": {"analysis.report", "analysis.results"},
 }
-COMMANDS = ("analysis.fit", "analysis.sensitivity", "analysis.validate", "analysis.update", "analysis.cli",
-            "analysis.outputs")
+COMMANDS = ("analysis.fit", "analysis.sensitivity", "analysis.validate", "analysis.update", "analysis.serve",
+            "analysis.warm", "analysis.cli", "analysis.outputs")
 """The top floor: may import anything below it, and nothing imports it but another command."""
 
 

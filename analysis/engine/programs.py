@@ -148,6 +148,7 @@ class ModelCache:
 
     def __init__(self) -> None:
         self._programs: dict[str, Sampler | Density] = {}
+        self._used: set[str] = set()
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._active = {"sample": [0, 0.0], "busy": [0, 0.0]}  # per clock: running tasks, since when
@@ -159,6 +160,27 @@ class ModelCache:
     @property
     def programs(self) -> int:
         return len(self._programs)
+
+    @property
+    def used(self) -> list[str]:
+        """The keys of the programs asked for so far (not those only loaded ahead by `load_saved`)."""
+        with self._lock:
+            return sorted(self._used)
+
+    def load_saved(self, keys: list[str]) -> int:
+        """Load these saved programs now, ahead of their use (a warm process waiting for its run); a key
+        with no readable saved program is skipped (it is built when asked for). Returns how many loaded."""
+        loaded = 0
+        for key in keys:
+            with self._lock:
+                if key in self._programs:
+                    continue
+            program = _load(key)
+            if program is not None:
+                with self._lock:
+                    self._programs.setdefault(key, program)
+                loaded += 1
+        return loaded
 
     def sampler(self, spec: ModelSpec, settings: SamplerSettings) -> Sampler:
         key = program_key("sampler", spec, [settings.chains_per_call, settings.draws, settings.tune,
@@ -173,6 +195,7 @@ class ModelCache:
         """The program of `key`, loaded or built once per process; different programs are prepared in
         parallel threads (XLA's compilation releases the interpreter), the same one only once."""
         with self._lock:
+            self._used.add(key)
             if key in self._programs:
                 return self._programs[key]
             building = self._building.setdefault(key, threading.Lock())

@@ -23,6 +23,7 @@ so drawing never loads pymc or jax, except in the one worker that draws every Ar
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import sys
@@ -155,21 +156,24 @@ def _bare_main():
             sys.modules["__main__"] = main
 
 
-def _ready() -> int:
+def _ready(module: str | None = None) -> int:
+    if module is not None:
+        importlib.import_module(module)
     return os.getpid()
 
 
-def start_workers() -> list[ProcessPoolExecutor]:
+def start_workers(arviz: bool = False) -> list[ProcessPoolExecutor]:
     """The worker processes ("spawn"), one pool each, started now if they are not running: call it early
-    so that their imports (matplotlib) overlap other work. Kept for the life of the process (or until
-    `shutdown`)."""
+    so that their imports (matplotlib) overlap other work. `arviz`: the ArviZ worker imports its figures'
+    module too (for a process that waits for its run: `analysis.serve`). Kept for the life of the process
+    (or until `shutdown`)."""
     with _LOCK:
         if not _POOLS:
             context = multiprocessing.get_context("spawn")
             with _bare_main():  # a process starts at its pool's first submit
-                for _ in range(WORKERS):
+                for k in range(WORKERS):
                     pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die_with_parent)
-                    pool.submit(_ready)
+                    pool.submit(_ready, ARVIZ_MODULE if arviz and k == 0 else None)
                     _POOLS.append(pool)
         return list(_POOLS)
 
