@@ -29,7 +29,11 @@ import threading
 import time
 
 from analysis.engine.cache import cache_dir
-from analysis.warm import PROJECT, RECENT, SERVED, receive, send, socket_path, worker_key
+from analysis.warm import EXIT_UNEXPECTED, PROJECT, RECENT, SERVED, receive, send, socket_path, worker_key
+
+
+ASK_SECONDS = 5.0
+"""How long a connection may stay silent before it is dropped (a command sends its request at once)."""
 
 
 # --- the warm process -----------------------------------------------------------------------------------
@@ -91,6 +95,11 @@ def _run(module: str, argv: list[str]) -> int:
         return importlib.import_module(module).main(argv, cache=process_cache())
     except SystemExit as stop:  # the options' parser: --help, or a bad option (one line, status 2)
         return stop.code if isinstance(stop.code, int) else 1
+    except BrokenPipeError:  # the command's output was closed early (piped into `head`)
+        return 1
+    except Exception as error:  # noqa: BLE001 - the command's own errors are reported inside `main`
+        print(f"error: the warm process failed ({type(error).__name__}: {error})", file=sys.stderr)
+        return EXIT_UNEXPECTED
 
 
 def _stop_when_gone(connection: socket.socket) -> None:
@@ -109,8 +118,11 @@ def warm_process_main(control_fd: int) -> None:
 
     key = worker_key()  # before the imports: a source changed while they run makes this process stale
     _warm_up()
-    control = socket.socket(fileno=control_fd)
-    exit_at_once(_serve_one(control, key))
+    status = EXIT_UNEXPECTED
+    try:
+        status = _serve_one(socket.socket(fileno=control_fd), key)
+    finally:  # whatever happened (the command gone before its status was sent): end now, workers too
+        exit_at_once(status)
 
 
 # --- the supervisor ------------------------------------------------------------------------------------
@@ -178,6 +190,8 @@ def serve() -> int:
                 ready, failures = True, 0
                 print(f"warm process ready (pid {warm.pid}, {time.monotonic() - started:.0f} s) for "
                       f"python -m analysis.fit", file=sys.stderr, flush=True)
+            while ready and waiting and not _asking(waiting[0]):
+                waiting.pop(0).close()
             if ready and waiting:
                 connection = waiting.pop(0)
                 socket.send_fds(control, [b"c"], [connection.fileno()])
@@ -199,6 +213,13 @@ def serve() -> int:
                 warm.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 warm.kill()
+
+
+def _asking(connection: socket.socket) -> bool:
+    """Whether a connection brings a command (a command sends at once): one closed without a word, such as
+    another supervisor's check that this one is running, takes no warm process."""
+    readable, _, _ = select.select([connection], [], [], ASK_SECONDS)
+    return bool(readable) and bool(connection.recv(1, socket.MSG_PEEK))
 
 
 def _start_warm_process() -> tuple[subprocess.Popen, socket.socket]:

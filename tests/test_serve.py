@@ -91,6 +91,16 @@ def test_the_key_changes_with_any_source_and_with_the_environment_that_shapes_im
     assert warm.EXIT_UNEXPECTED == cli.EXIT_UNEXPECTED
 
 
+def test_a_second_supervisor_is_refused_and_its_check_takes_no_warm_process(supervisor):
+    pid = supervisor.ready()
+    second = subprocess.run([sys.executable, "-m", "analysis.serve"], cwd=PROJECT_ROOT, env=supervisor.env,
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2
+    assert second.stderr == f"error: a warm process is already served at {supervisor.socket}\n"
+    time.sleep(3)  # a warm process handed the check would have ended by now (it takes about a second)
+    assert _alive(pid) and supervisor.ready() == pid and supervisor.lines.empty()
+
+
 def _stopped_and_gone(supervisor: Supervisor, stop: int, out: Path, busy_input: Path | None = None) -> tuple[int, str]:
     """Start a served command, stop it with `stop` once it has started; check that the warm process running
     it is gone and left nothing. Returns the command's status and what it printed on stderr."""
