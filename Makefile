@@ -13,7 +13,7 @@ analysis: setup  ## the primary analysis (pass options as ARGS="--config analysi
 test: setup  ## the default test suite (fast statistical checks included)
 	$(PY) -m pytest $(ARGS)
 
-test-slow: setup  ## long reference runs, the full sensitivity sweep and the full calibration
+test-slow: setup  ## long reference runs, the full sensitivity sweep, the full calibration, the warm process's other paths
 	$(PY) -m pytest -m slow $(ARGS)
 
 validate: setup  ## simulation-based calibration, 200 simulations per check (reports/validation/)
