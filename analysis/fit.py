@@ -32,8 +32,8 @@ from analysis.inputs.bundle import Inputs, load_inputs
 from analysis.inputs.config import DEFAULT_CONFIG, PROJECT_ROOT, load_config, user_overrides
 from analysis.outputs import atomic_directory, check_destination, install_stop_handlers
 from analysis.processes import exit_at_once, stop_drawing_processes
-from analysis.warm import remember_programs
 from analysis.timing import Stopwatch
+from analysis.warm import remember_programs
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

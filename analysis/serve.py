@@ -189,7 +189,7 @@ def serve() -> int:
                     continue
                 ready, failures = True, 0
                 print(f"warm process ready (pid {warm.pid}, {time.monotonic() - started:.0f} s) for "
-                      f"python -m analysis.fit", file=sys.stderr, flush=True)
+                      f"{', '.join(f'python -m {module}' for module in SERVED)}", file=sys.stderr, flush=True)
             while ready and waiting and not _asking(waiting[0]):
                 waiting.pop(0).close()
             if ready and waiting:
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-process", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.warm_process is not None:
-        warm_process_main(args.warm_process)
+        warm_process_main(args.warm_process)  # never returns: the process ends with its run
     return serve()
 
 

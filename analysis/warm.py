@@ -21,6 +21,7 @@ from pathlib import Path
 from analysis.engine.cache import cache_dir
 
 PROJECT = Path(__file__).resolve().parents[1]
+"""`analysis.inputs.config.PROJECT_ROOT` (a test checks they agree; not imported: this module stays light)."""
 SERVED = ("analysis.fit",)
 """The commands a warm process runs."""
 KEY_ENVIRONMENT = ("HHD_", "JAX_", "XLA_", "PYTHON", "OMP_", "MKL_", "OPENBLAS_", "MPL", "XDG_CACHE_HOME", "HOME")

@@ -346,8 +346,9 @@ class WarmProcesses:
         self.env, self.log = env, log
 
     def __enter__(self) -> WarmProcesses:
-        self.process = subprocess.Popen([sys.executable, "-m", "analysis.serve"], cwd=PROJECT_ROOT, env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
+        with self.log.open("w") as log:  # the supervisor keeps its own copy of the handle
+            self.process = subprocess.Popen([sys.executable, "-m", "analysis.serve"], cwd=PROJECT_ROOT,
+                                            env=self.env, stdout=subprocess.DEVNULL, stderr=log)
         return self
 
     def wait_ready(self, count: int, timeout: float = 600) -> None:

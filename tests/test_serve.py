@@ -89,6 +89,8 @@ def test_the_key_changes_with_any_source_and_with_the_environment_that_shapes_im
     template.write_text(template.read_text() + " ")
     assert warm.worker_key(environ) != key
     assert warm.EXIT_UNEXPECTED == cli.EXIT_UNEXPECTED
+    monkeypatch.undo()
+    assert warm.PROJECT == PROJECT_ROOT
 
 
 def test_a_second_supervisor_is_refused_and_its_check_takes_no_warm_process(supervisor):

@@ -167,10 +167,9 @@ class ModelCache:
         with self._lock:
             return sorted(self._used)
 
-    def load_saved(self, keys: list[str]) -> int:
+    def load_saved(self, keys: list[str]) -> None:
         """Load these saved programs now, ahead of their use (a warm process waiting for its run); a key
-        with no readable saved program is skipped (it is built when asked for). Returns how many loaded."""
-        loaded = 0
+        with no readable saved program is skipped (it is built when asked for)."""
         for key in keys:
             with self._lock:
                 if key in self._programs:
@@ -179,8 +178,6 @@ class ModelCache:
             if program is not None:
                 with self._lock:
                     self._programs.setdefault(key, program)
-                loaded += 1
-        return loaded
 
     def sampler(self, spec: ModelSpec, settings: SamplerSettings) -> Sampler:
         key = program_key("sampler", spec, [settings.chains_per_call, settings.draws, settings.tune,

@@ -216,6 +216,7 @@ def submit(jobs: Sequence[Job], directory: Path | str, svg: bool = False) -> Dra
     if not jobs:
         return Drawing([], [])
     Path(directory).mkdir(parents=True, exist_ok=True)
+
     def send(pools: list[ProcessPoolExecutor]) -> list:
         return [pool.submit(draw_job, job, str(directory), svg) for job, pool in zip(jobs, _workers_for(jobs, pools))]
 
