@@ -71,6 +71,25 @@ def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class ReportEffects:
+    """A model's report effects z_i ~ Normal(0, I_k) that enter only their own report's likelihood: its
+    population parameters' posterior can then be integrated report by report (`analysis.engine.effects`).
+    `log_likelihood(population, z, rows)` and `outputs(population, z)` build PyTensor graphs from the
+    population variables (constrained, by name), effects z (rows, k) and the per-report data `rows`
+    (rows, ...): the likelihood of each row (rows,) and quantities of each report at its effects (rows, m).
+    The model uses the same functions, so it stays the single definition."""
+
+    variable: str
+    """The effects' variable (report, k), sampled untransformed."""
+    population: tuple[str, ...]
+    """The population variables the likelihood and outputs read."""
+    rows: tuple[str, ...]
+    """The `pm.Data` values with one row per report."""
+    log_likelihood: Callable
+    outputs: Callable
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What a program cache needs: a structure key, how to build the model, and the values to swap in."""
 
@@ -80,3 +99,6 @@ class ModelSpec:
     initial_point: dict = field(compare=False)
     reports: int = field(compare=False, default=0)
     """The real number of reports: draws along the padded `report` dimension beyond it are dropped."""
+    effects: ReportEffects | None = field(compare=False, default=None)
+    """Report effects that can be integrated report by report (None: the model has none, or they do not
+    separate)."""

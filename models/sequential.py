@@ -58,7 +58,7 @@ from pytensor.tensor.special import logsumexp
 from scipy import special, stats
 from scipy.stats import qmc
 
-from models.base import ModelSpec
+from models.base import ModelSpec, ReportEffects
 from models.padding import pad, padded_size
 from models.priors import SequentialPrior
 
@@ -302,10 +302,26 @@ def build_model(counts, n, prior: SequentialPrior, bound: int | None = None) -> 
         chol = correlation_cholesky(cpc_unit, xp=pt)
         pm.Deterministic("rho", correlations(chol, xp=pt), dims="pair")
         z = pm.Normal("z", 0.0, 1.0, dims=("report", "stage"))
-        logit_p = mu + tau * (z @ chol.T)
-        pm.Deterministic("p", pm.math.invlogit(logit_p), dims=("report", "stage"))
-        pm.Potential("loglik", log_likelihood(data["counts"], data["n_treated"], logit_p, bound).sum())
+        population = {"mu": mu, "tau": tau, "cpc_unit": cpc_unit}
+        pm.Deterministic("p", pm.math.invlogit(report_logits(population, z)), dims=("report", "stage"))
+        pm.Potential("loglik", _report_log_likelihood(bound)(population, z, data).sum())
     return model
+
+
+def report_logits(population: dict, z):
+    """The stage logits of reports with effects z (reports, 4): μ + τ · (L z), L the correlation's Cholesky
+    factor (PyTensor)."""
+    chol = correlation_cholesky(population["cpc_unit"], xp=pt)
+    return population["mu"] + population["tau"] * (z @ chol.T)
+
+
+def _report_log_likelihood(bound: int):
+    return lambda population, z, rows: log_likelihood(rows["counts"], rows["n_treated"],
+                                                      report_logits(population, z), bound)
+
+
+def _report_outcomes(population: dict, z):
+    return cumulative(pm.math.invlogit(report_logits(population, z)), xp=pt)
 
 
 def model_spec(counts, n, prior: SequentialPrior) -> ModelSpec:
@@ -316,6 +332,8 @@ def model_spec(counts, n, prior: SequentialPrior) -> ModelSpec:
         values=data_values(counts, n, prior),
         initial_point=initial_point(prior),
         reports=len(n),
+        effects=ReportEffects("z", ("mu", "tau", "cpc_unit"), ("counts", "n_treated"),
+                              _report_log_likelihood(count_bound(counts, n)), _report_outcomes),
     )
 
 

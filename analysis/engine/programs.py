@@ -4,7 +4,10 @@ Two kinds of program are made from a model (a `ModelSpec`: structure key, padded
 - a **sampler**: the PyMC model's log density, translated by PyTensor's JAX backend, inside a fully
   jitted BlackJAX NUTS sampler (Stan-style window adaptation, then the draws);
 - a **density**: the same log density (and the prior's, and the model's named variables) over a batch of
-  points on the unconstrained scale, for deterministic quadrature (`analysis.engine.quadrature`).
+  points on the unconstrained scale, for deterministic quadrature (`analysis.engine.quadrature`);
+- an **effects** program, for a model whose report effects separate (`ModelSpec.effects`): the log
+  posterior of the population parameters with the effects integrated out report by report
+  (`analysis.engine.effects`), for importance sampling on fixed quasi-random points (`models.importance`).
 
 Every `pm.Data` value (counts, prior hyperparameters, publication and borrowing weights) is an argument of
 the program, so new data, priors or variants never retrace or recompile it. The traced program is saved
@@ -39,13 +42,16 @@ from models.base import ModelSpec
 
 _FORMAT = 3  # bump when the layout of a saved program changes
 _ENGINE = Path(__file__).resolve().parent
-_SOURCES = (_ENGINE / "programs.py", _ENGINE / "nuts.py", *sorted((_ENGINE.parents[1] / "models").glob("*.py")))
+_SOURCES = (_ENGINE / "programs.py", _ENGINE / "nuts.py", _ENGINE / "effects.py", *sorted((_ENGINE.parents[1] / "models").glob("*.py")))
 _PACKAGES = ("jax", "jaxlib", "blackjax", "pymc", "pytensor", "numpy")
 STAT_NAMES = ("diverging", "energy", "lp", "acceptance_rate", "n_steps", "tree_depth", "step_size")
 DENSITY_BATCHES = (64, 4096)
 """Points per call of a density program: a small batch for the mode search (single points, gradients by
 differences) and a large one for grids (a call's overhead negligible, a 3-D grid of a large data set
 within memory). One exported program with a symbolic batch size is compiled for both."""
+EFFECTS_BATCHES = (32, 512)
+"""Points per call of an effects program: one gradient by central differences (2d + 1 points, d ≤ 15), and
+a block of importance points."""
 SMALL_BATCH_LIMIT = 1280
 """Up to this many points (the 4 × 257 face points of a 2-D box search, the rest of a grid after whole
 large batches) go in small batches: a large batch costs as much as 19 (beta-binomial, 12 reports) to 45
@@ -139,6 +145,32 @@ def _batches(count: int, calls: tuple) -> list[tuple[int, int, object]]:
     return out
 
 
+@dataclass(frozen=True)
+class Effects:
+    """A loaded effects program: per point the log posterior density with the report effects integrated
+    out, each report's quadrature node weights and its outputs at the nodes."""
+
+    calls: tuple
+    """One compiled executable per size of `EFFECTS_BATCHES`."""
+    data_names: tuple[str, ...]
+    dimension: int
+
+    def evaluate(self, values: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        arrays = [np.asarray(values[name]) for name in self.data_names]
+        points = np.asarray(points, dtype=np.float64).reshape(-1, self.dimension)
+        (small, small_call), (large, large_call) = zip(EFFECTS_BATCHES, self.calls)
+        size, call = (small, small_call) if points.shape[0] <= small else (large, large_call)
+
+        def run(start):
+            batch = points[start:start + size]
+            padded = np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
+            return [np.asarray(a)[:len(batch)] for a in call(padded, *arrays)]
+
+        pieces = [run(start) for start in range(0, points.shape[0], size)]
+        log_density, weights, outputs = (np.concatenate([p[k] for p in pieces]) for k in range(3))
+        return np.where(np.isnan(log_density), -np.inf, log_density), weights, outputs
+
+
 class ModelCache:
     """Programs, keyed by kind and model structure. `programs` counts those this process prepared,
     `compilations` those it had to build because no saved one could be loaded. `compile_seconds` counts the
@@ -187,6 +219,12 @@ class ModelCache:
     def density(self, spec: ModelSpec) -> Density:
         key = program_key("density", spec, list(DENSITY_BATCHES))
         return self._prepare(key, lambda: _build_density(spec, key))
+
+    def effects(self, spec: ModelSpec) -> Effects:
+        from analysis.engine.effects import NODES
+
+        key = program_key("effects", spec, [list(EFFECTS_BATCHES), NODES])
+        return self._prepare(key, lambda: _build_effects(spec, key))
 
     def _prepare(self, key: str, build):
         """The program of `key`, loaded or built once per process; different programs are prepared in
@@ -308,7 +346,7 @@ def _save(key: str, exported, meta: dict) -> None:
         os.replace(temporary, path)
 
 
-def _compiled(exported, meta: dict) -> Sampler | Density:
+def _compiled(exported, meta: dict) -> Sampler | Density | Effects:
     """Compile the exported program now (from JAX's persistent cache when it holds it), so that the time
     is booked as compilation, not as running."""
     outputs = tuple((name, tuple(dims)) for name, dims in meta["outputs"])
@@ -316,8 +354,11 @@ def _compiled(exported, meta: dict) -> Sampler | Density:
         executable = jax.jit(exported.call).lower(*exported.in_avals).compile()
         return Sampler(executable, tuple(meta["data_names"]), outputs, meta["chains_per_call"])
     data = exported.in_avals[1:]
+    sizes = EFFECTS_BATCHES if meta["kind"] == "effects" else DENSITY_BATCHES
     calls = tuple(jax.jit(exported.call).lower(jax.ShapeDtypeStruct((size, meta["dimension"]), np.float64),
-                                               *data).compile() for size in DENSITY_BATCHES)
+                                               *data).compile() for size in sizes)
+    if meta["kind"] == "effects":
+        return Effects(calls, tuple(meta["data_names"]), meta["dimension"])
     return Density(calls, tuple(meta["data_names"]), outputs, meta["dimension"], tuple(meta["value_names"]))
 
 
@@ -330,13 +371,13 @@ def _export(function, leading: list, spec: ModelSpec, data_names: tuple[str, ...
         return jax.export.export(jax.jit(function))(*arguments)
 
 
-def _model_functions(spec: ModelSpec):
+def _model_functions(spec: ModelSpec, model=None):
     from analysis.engine.nuts import model_functions
 
     data_names = tuple(sorted(spec.values))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
-        return data_names, model_functions(spec.build(), data_names, spec.initial_point)
+        return data_names, model_functions(model or spec.build(), data_names, spec.initial_point)
 
 
 def _build_sampler(spec: ModelSpec, settings: SamplerSettings, key: str) -> Sampler:
@@ -362,6 +403,21 @@ def _build_density(spec: ModelSpec, key: str) -> Density:
                        spec, data_names)
     meta = {"key": key, "kind": "density", "data_names": data_names, "outputs": functions.outputs,
             "dimension": dimension, "value_names": functions.value_names}
+    _try_save(key, exported, meta)
+    return _compiled(exported, meta)
+
+
+def _build_effects(spec: ModelSpec, key: str) -> Effects:
+    from analysis.engine.effects import effects_function
+
+    model = spec.build()
+    data_names, functions = _model_functions(spec, model)
+    position = functions.value_names.index(spec.effects.variable)
+    dimension = int(sum(np.prod(s) for i, s in enumerate(functions.value_shapes) if i != position))
+    batch, = jax.export.symbolic_shape("batch")
+    exported = _export(effects_function(spec, functions, model), [jax.ShapeDtypeStruct((batch, dimension), np.float64)],
+                       spec, data_names)
+    meta = {"key": key, "kind": "effects", "data_names": data_names, "outputs": [], "dimension": dimension}
     _try_save(key, exported, meta)
     return _compiled(exported, meta)
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from analysis.engine.programs import Density, ModelCache
 from models import grid as grids
+from models import importance as importance_sampling
 from models.base import ModelSpec
 
 START_NODES = {1: 201, 2: 61, 3: 31}
@@ -223,3 +224,21 @@ def on_box(cache: ModelCache, spec: ModelSpec, region: grids.Box, nodes: int, va
 def parameters(cache: ModelCache, spec: ModelSpec) -> int:
     """How many continuous parameters the model integrates (after θ is integrated out)."""
     return cache.density(spec).dimension
+
+
+def importance(cache: ModelCache, spec: ModelSpec, values: dict | None = None) \
+        -> tuple[importance_sampling.Weighted, list[dict[str, np.ndarray]]]:
+    """The posterior of a model with more parameters than a grid serves, by importance sampling on fixed
+    quasi-random points of the same compiled log density (`models.importance`): the weighted points per
+    replicate and the model's named variables at them. The same at every seed."""
+    density = cache.density(spec)
+    values = values or spec.values
+
+    def evaluate(points):
+        with cache.running():
+            logp, _, named = density.evaluate(values, points)
+        return logp, named
+
+    weighted = importance_sampling.sample(lambda points: evaluate(points)[0], np.zeros(density.dimension),
+                                          folded(density), evaluate)
+    return weighted, weighted.collected

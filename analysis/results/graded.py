@@ -29,7 +29,8 @@ class GradedOutcome(Result):
     """Reports that graded this outcome."""
     patients: int
     responders: int
-    check: OutcomeCheck
+    check: OutcomeCheck | None
+    """None in a sensitivity variant's model (`analysis.steps.graded.analyse` without detail)."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,22 @@ class Graded(Result):
     assumption: str
     outcomes: dict[str, GradedOutcome]
     reports: dict[str, dict[str, Any]]
-    missingness: Missingness
+    missingness: Missingness | None
     convergence: Convergence
     reports_total: int
     patients_total: int
+    integration: dict
+    """How the printed numbers were integrated: method, points, replicates, the smallest effective sample size."""
+    cross_check: dict
+    """The largest difference between the NUTS draws' pooled means and the integration's: in which outcome,
+    how large, in the draws' Monte Carlo standard errors, of how many draws."""
     idata: Any = internal()
     counts: Any = internal()
 
     def to_dict(self) -> dict:
         out = {"model": self.model, "missing": self.missing, "assumption": self.assumption,
                **{k: v.to_dict() for k, v in self.outcomes.items()}, "reports": to_plain(self.reports),
-               "missingness": self.missingness.to_dict(), "diagnostics": self.convergence.to_dict(),
-               "reports_total": self.reports_total, "patients_total": self.patients_total}
+               "missingness": to_plain(self.missingness), "diagnostics": self.convergence.to_dict(),
+               "reports_total": self.reports_total, "patients_total": self.patients_total,
+               "integration": to_plain(self.integration), "cross_check": to_plain(self.cross_check)}
         return out

@@ -158,3 +158,23 @@ def of_weighted_draws(draws, log_weights) -> Estimate:
     sd = float(np.sqrt(weights @ (values - mean) ** 2))
     ess = 1 / float(np.sum(weights**2))
     return Estimate(mean, median, sd, lo, hi, "draws", None, {"mean": sd / np.sqrt(ess)})
+
+
+def of_importance(weighted, values: list[np.ndarray], atoms: int = 1) -> Estimate:
+    """Mean, median, sd and 95% bounds of a quantity with values (point × `atoms`) at each replicate's
+    importance points (`models.importance.Weighted`; a point's weight shared equally by its atoms), and
+    their standard errors: the spread of the replicates' own values over √replicates. The points are
+    fixed, so the estimate is the same at every seed; its errors are printed like Monte Carlo ones."""
+    from models.importance import weighted_quantiles
+
+    weights = [np.repeat(w / atoms, atoms) for w in weighted.weights]
+
+    def summary(v, w):
+        mean = float(w @ v)
+        lo, median, hi = weighted_quantiles(v, w, (LOWER, 0.5, UPPER))
+        return np.array([mean, median, lo, hi, np.sqrt(max(float(w @ (v * v)) - mean * mean, 0.0))])
+
+    mean, median, lo, hi, sd = summary(np.concatenate(values), np.concatenate(weights) / len(weights))
+    spread = np.array([summary(v, w) for v, w in zip(values, weights)]).std(axis=0, ddof=1) / np.sqrt(len(values))
+    return Estimate(float(mean), float(median), float(sd), float(lo), float(hi), "importance", None,
+                    dict(zip(("mean", "median", "lo", "hi"), (float(e) for e in spread[:4]))))

@@ -2,8 +2,9 @@
 one report, and what else differs between the reports that carry a size signal and the others.
 
 With one covariate the beta-binomial has three parameters and is integrated exactly on a grid; otherwise
-(several covariates, or the logit-normal family, whose grid would cost minutes) the slopes come from NUTS
-draws with their Monte Carlo error.
+(several covariates, or the logit-normal family, whose grid would cost minutes) by importance sampling of the
+same compiled log density on fixed quasi-random points (`analysis.engine.quadrature.importance`): the same at
+every seed, each number with the standard error its independent scramblings give.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ import pandas as pd
 from scipy import special
 
 from analysis.engine import quadrature
-from analysis.engine.fitting import fit
 from analysis.engine.programs import ModelCache
 from analysis.engine.quadrature import Exact
-from analysis.engine.seeds import Seeds
 from analysis.inputs.bundle import Inputs
 from analysis.inputs.covariates import COVARIATES, Design
 from analysis.inputs.evidence import BinomialData
@@ -30,7 +29,7 @@ from models.families import FAMILIES, model_spec
 
 GRID_FAMILIES = ("beta_binomial",)
 """Families whose one-covariate model is integrated on a grid (the logit-normal's marginal likelihood is
-30 times dearer per point: a 3-D grid of it would cost minutes, so it samples)."""
+30 times dearer per point: a 3-D grid of it would cost minutes, so it is importance-sampled)."""
 
 
 def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
@@ -48,24 +47,19 @@ def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
         curve = _curve(lambda v: _exact_mean_at(family, exact, design, "log_n", v), data) \
             if "log_n" in design.names else None
         pooled, method, error = pooled_estimate(family, exact), "quadrature", exact.error
-    else:
-        seeds = Seeds(config.sampling.seed)
-        result = fit(cache, spec, config.sampling, seeds.integer("meta-regression"), config.diagnostics,
-                     lambda p: family.derive(p, reports, seeds.rng("meta-regression derive"), per_report=False),
-                     family.heavy_tailed, report_level=False)
-        posterior = result.posterior
-        beta = posterior["beta"].transpose("chain", "draw", "covariate").values
-        slopes = {name: _drawn_slope(name, beta[..., k] / design.scale[k]) for k, name in enumerate(design.names)}
-        values = {k: posterior[k].values for k in posterior.data_vars}
-        predictions = tuple(
-            Prediction(name, label, size, value, est.of_draws(_means_at(family, values, design, name, value)),
-                       extrapolated)
-            for name, label, size, value, extrapolated in _prediction_points(design, sizes))
-        weights = np.full(beta.shape[0] * beta.shape[1], 1.0 / (beta.shape[0] * beta.shape[1]))
-        flat = {k: np.asarray(v).reshape(weights.size, *np.shape(v)[2:]) for k, v in values.items()}
-        curve = _curve(lambda v: _weighted(weights, _means_at(family, flat, design, "log_n", v)), data) \
-            if "log_n" in design.names else None
-        pooled, method, error = est.of_draws(posterior["pooled"].values), "draws", None
+    else:  # several covariates, or a family too dear for a 3-D grid: fixed quasi-random points
+        weighted, named = quadrature.importance(cache, spec)
+        slopes = {name: _weighted_slope(name, weighted, [v["beta"][:, k] / design.scale[k] for v in named])
+                  for k, name in enumerate(design.names)}
+
+        def mean_at(name: str, value: float) -> Estimate:
+            return est.of_importance(weighted, [_means_at(family, v, design, name, value) for v in named])
+
+        predictions = tuple(Prediction(name, label, size, value, mean_at(name, value), extrapolated)
+                            for name, label, size, value, extrapolated in _prediction_points(design, sizes))
+        curve = _curve(lambda v: mean_at("log_n", v), data) if "log_n" in design.names else None
+        pooled = est.of_importance(weighted, [family.pooled(v) for v in named])
+        method, error = "importance", None
     confounders = size_confounders(inputs.table.frame, data) if "log_n" in design.names else None
     return MetaRegression(method, slopes, predictions, (int(data.n.min()), int(data.n.max())), curve, confounders,
                           pooled, error)
@@ -108,11 +102,11 @@ def _report_log_lik(family, values: dict, reports, i: int) -> np.ndarray:
     return family.log_marginal(values, reports.y[i:i + 1], reports.n[i:i + 1], reports.covariates[i:i + 1])[..., 0]
 
 
-def _drawn_slope(name: str, draws: np.ndarray) -> Slope:
-    """A slope from its (chain, draw) draws: P(slope < 0) with its Monte Carlo standard error."""
-    negative = est.of_draws((draws < 0).astype(float))
-    return Slope(COVARIATES[name].label, COVARIATES[name].unit, est.of_draws(draws), negative.mean, None,
-                 (negative.mcse or {}).get("mean"))
+def _weighted_slope(name: str, weighted, values: list[np.ndarray]) -> Slope:
+    """A slope from its values at the importance points: P(slope < 0) with its standard error."""
+    negative = est.of_importance(weighted, [(v < 0).astype(float) for v in values])
+    return Slope(COVARIATES[name].label, COVARIATES[name].unit, est.of_importance(weighted, values), negative.mean,
+                 None, negative.mcse["mean"])
 
 
 def _exact_slope(family, exact: Exact, reports, design: Design, data) -> Slope:
@@ -183,16 +177,6 @@ def _curve(estimate_at: Callable[[float], Estimate], data: BinomialData) -> dict
     estimates = [estimate_at(float(np.log(m))) for m in sizes]
     return {"n": sizes.tolist(), "mean": [e.mean for e in estimates], "lo": [e.lo for e in estimates],
             "hi": [e.hi for e in estimates]}
-
-
-def _weighted(weights: np.ndarray, means: np.ndarray) -> Estimate:
-    """Mean and 95% bounds of equally weighted draws (the figure's line from NUTS draws)."""
-    weights = weights / weights.sum()
-    order = np.argsort(means)
-    cdf = np.cumsum(weights[order])
-    lo, median, hi = (float(np.interp(q, cdf, means[order])) for q in (est.LOWER, 0.5, est.UPPER))
-    mean = float(weights @ means)
-    return Estimate(mean, median, float(np.sqrt(max(weights @ means**2 - mean**2, 0.0))), lo, hi, "draws", None)
 
 
 def size_confounders(frame: pd.DataFrame, data: BinomialData) -> Confounders | None:

@@ -4,7 +4,8 @@ Variants are the `sens_*.toml` configs (each extends the primary or the logit-no
 logit-normal config itself, one leave-one-report-out variant per pooled report, and the rows that other
 steps compute once (the publication scenarios, the size meta-regression and the target arm's borrowing
 weights): one code path per number. Every model with at most three parameters is integrated exactly on a
-grid (no NUTS); the graded-outcome variant and a logit-normal meta-regression sample. A variant that cannot
+grid (no NUTS); the graded-outcome variant and a logit-normal meta-regression are importance-sampled on
+fixed quasi-random points (the graded one with NUTS beside it as a check). A variant that cannot
 run on the data (a filter that leaves no report, a companion file it needs is missing) is "not run" with
 the reason, one that fails the convergence checks "failed", and the sweep carries on.
 
@@ -142,7 +143,7 @@ def _meta_regression_row(variant: Variant, result, inputs: Inputs) -> VariantRow
 
 def _graded_rows(row: dict, inputs: Inputs, cache: ModelCache) -> list[VariantRow]:
     """One row per outcome beyond any response, from the graded-outcome model of this variant."""
-    result = graded_step.analyse(inputs, cache)
+    result = graded_step.analyse(inputs, cache, detail=False)
     if result is None:
         return [VariantRow(**row, estimand="none", status="not run",
                            error="no report grades an outcome beyond any response")]

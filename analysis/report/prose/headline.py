@@ -218,8 +218,9 @@ def exactness(s: dict) -> str:
     if s["method"] != "quadrature":
         return f"The numbers of this model come from NUTS draws (too many parameters for a grid), {draws}."
     if s.get("graded"):
-        return ("Every number here is exact (computed by integration, the same at any seed) unless it comes from "
-                f"the graded-outcome model, whose numbers are {draws}.")
+        return ("Every number here is the same at any seed: exact (computed by integration) unless it comes from "
+                "the graded-outcome model, which is integrated on fixed quasi-random points and printed only to "
+                "the digits its numerical error cannot change.")
     return "Every number here is exact (computed by integration, the same at any seed)."
 
 
