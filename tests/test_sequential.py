@@ -19,7 +19,7 @@ from analysis.engine.programs import ModelCache
 from analysis.inputs.bundle import load_inputs
 from analysis.inputs.config import load_config
 from analysis.steps import graded
-from mc import MCSE_MULTIPLE, assert_matches
+from mc import MCSE_MULTIPLE, assert_matches, estimate_and_mcse
 from models import sequential
 from models.sequential import MISSING, OUTCOMES, STAGES, SequentialPrior
 
@@ -483,3 +483,21 @@ def test_integration_with_vanishing_report_effects_matches_exact_integration(cac
     for k, (outcome, value) in enumerate(toy_exact()[0].items()):
         assert abs(integrated[k].mean - value) <= MCSE_MULTIPLE * integrated[k].mcse["mean"] + 1e-4, \
             (outcome, integrated[k].mean, value)
+
+
+@pytest.mark.slow
+def test_integration_agrees_with_a_long_nuts_run(cache, config, shipped, shipped_integration):
+    """Against 4 × 10,000 NUTS draws (MCSE about 4e-4): the pooled probabilities, their 95% bounds and the
+    worst-case missing-grade means, within 4 combined standard errors."""
+    _, counts, n = shipped
+    long = fit(cache, sequential.model_spec(counts, n, SequentialPrior()), config.sampling, 99, config.diagnostics,
+               lambda p: sequential.derive(p, counts, n, np.random.default_rng(5)), draws=10_000, coords=COORDS)
+    assert long.convergence.passed, long.convergence.failures
+    integrated = graded._population(shipped_integration, sequential.population_means)
+    for k, outcome in enumerate(OUTCOMES):
+        drawn = long.posterior["pooled"].sel(outcome=outcome)
+        for statistic, prob, ours, error in (("mean", None, integrated[k].mean, integrated[k].mcse["mean"]),
+                                             ("quantile", 0.025, integrated[k].lo, integrated[k].mcse["lo"]),
+                                             ("quantile", 0.975, integrated[k].hi, integrated[k].mcse["hi"])):
+            value, mcse = estimate_and_mcse(drawn, statistic, prob)
+            assert abs(ours - value) <= MCSE_MULTIPLE * np.hypot(mcse, error), (outcome, statistic, prob, ours, value)
