@@ -457,7 +457,7 @@ def test_adaptive_quadrature_of_a_report_matches_a_dense_product_rule(loglik, re
 def shipped_integration(cache, shipped):
     _, counts, n = shipped
     spec = sequential.model_spec(counts, n, SequentialPrior())
-    return graded.integrate(cache, spec, counts, n, replicated=False)
+    return graded.integrate(cache, spec, counts, n, replicated=True)
 
 
 def test_integration_agrees_with_nuts_on_the_shipped_data(shipped_fit, shipped_integration):

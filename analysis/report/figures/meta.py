@@ -349,7 +349,7 @@ def graded(s: dict) -> plt.Figure:
                Line2D([], [], ls="", marker="o", mfc="none", mec="#888888", label="report that graded it (size: n)"),
                Line2D([], [], ls="", marker="|", color=CRUDE_COLOUR, ms=10, mew=2, label="crude rate of those reports")]
     legend_below(figure, handles, ncols=2)
-    ax.set_title("Graded outcomes from one sequential model: complete ≤ marked ≤ any in every draw")
+    ax.set_title("Graded outcomes from one model: complete ≤ marked ≤ any by construction")
     return figure
 
 
