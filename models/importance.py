@@ -47,6 +47,9 @@ SEED = 20261121
 STEP = 1e-4
 """Central-difference step for the mode's gradient."""
 HESSIAN_STEP = 1e-3
+MIN_CURVATURE = 0.01
+"""Smallest curvature of the Laplace approximation (a standard deviation of at most 10 on the unconstrained
+scale)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,15 @@ def hessian(log_density, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def laplace_covariance(hessian_at_mode: np.ndarray) -> np.ndarray:
+    """(−H)⁻¹, with each curvature of −H raised to at least `MIN_CURVATURE` (a flat or non-finite direction at
+    a mode the search could not settle gets a wide proposal, which the adaptation then refits)."""
+    finite = np.where(np.isfinite(hessian_at_mode), hessian_at_mode, 0.0)
+    curvature, vectors = np.linalg.eigh(-0.5 * (finite + finite.T))
+    curvature = np.where(np.isfinite(curvature), np.maximum(curvature, MIN_CURVATURE), MIN_CURVATURE)
+    return (vectors / curvature) @ vectors.T
+
+
 class _Coordinates:
     """The proposal's coordinates: a log-scale coordinate x becomes √s = exp(x / 2)."""
 
@@ -186,8 +198,7 @@ def sample(log_density: Callable[[np.ndarray], np.ndarray], start, log_scales,
     extra of the points with a weight, in their order, is `Weighted.collected`."""
     coordinates = _Coordinates(log_scales)
     mode = find_mode(log_density, start)
-    covariance = np.linalg.inv(-hessian(log_density, mode))
-    covariance = 0.5 * (covariance + covariance.T)
+    covariance = laplace_covariance(hessian(log_density, mode))
     jacobian = coordinates.jacobian_at(mode)
     location, covariance = coordinates.forward(mode), covariance * np.outer(jacobian, jacobian)
     seeds = np.random.SeedSequence(SEED).generate_state(ADAPTATIONS + REPLICATES)

@@ -69,3 +69,12 @@ def test_weighted_quantiles_of_equal_atoms_are_the_midpoint_sample_quantiles():
     weights = np.full(values.size, 1 / values.size)
     np.testing.assert_allclose(importance.weighted_quantiles(values, weights, [0.025, 0.5, 0.975]),
                                np.quantile(values, [0.025, 0.5, 0.975], method="hazen"), atol=1e-12)
+
+
+def test_the_laplace_covariance_of_a_flat_or_broken_direction_is_wide_not_an_error():
+    """A mode the search could not settle may leave a Hessian with a flat, convex or non-finite direction:
+    its curvature is raised to `MIN_CURVATURE` (a standard deviation of 10), the others kept."""
+    covariance = importance.laplace_covariance(np.diag([-4.0, 0.0, 3.0]))
+    np.testing.assert_allclose(np.diag(covariance), [0.25, 100.0, 100.0])
+    broken = importance.laplace_covariance(np.array([[-4.0, np.nan], [np.nan, -1.0]]))
+    np.testing.assert_allclose(broken, np.diag([0.25, 1.0]))
