@@ -258,9 +258,9 @@ def test_a_primary_meta_regression_is_reported_with_its_slopes(tmp_path, model_c
     assert command.main(["--config", str(config), "--no-sensitivity", "--out", str(out)], cache=model_cache) == 0
     summary = json.loads((out / "summary.json").read_text())
     block, page = summary["meta_regression"], (out / "report.html").read_text()
-    assert set(block["slopes"]) == {"log_n", "year"} and block["method"] == "draws"
+    assert set(block["slopes"]) == {"log_n", "year"} and block["method"] == "importance"
     assert "Meta-regression of this analysis" in page and (out / "figures" / "funnel.png").is_file()
-    for name in ("log_n", "year"):  # P(slope < 0) from draws, with its Monte Carlo error
+    for name in ("log_n", "year"):  # P(slope < 0) from fixed importance points, with its standard error
         assert f'data-key="meta_regression.slopes.{name}.p_negative"' in page
         assert f'data-key="meta_regression.slopes.{name}.slope.ci95.1"' in page
         assert block["slopes"][name]["p_negative_mcse"] > 0 and block["slopes"][name]["label"] in page
