@@ -463,7 +463,7 @@ def shipped_integration(cache, shipped):
 def test_integration_agrees_with_nuts_on_the_shipped_data(shipped_fit, shipped_integration):
     """The pooled probabilities from importance sampling and from NUTS (4 × 1000 draws): within 4 combined
     standard errors (the draws' MCSE and the integration's stated error)."""
-    integrated = graded._population(shipped_integration, sequential.population_means)
+    integrated = graded._population(shipped_integration)
     for k, outcome in enumerate(OUTCOMES):
         drawn = shipped_fit.posterior["pooled"].sel(outcome=outcome)
         value, mcse = float(drawn.mean()), float(az.mcse(drawn))
@@ -478,8 +478,7 @@ def test_integration_with_vanishing_report_effects_matches_exact_integration(cac
     against the same exact 2-D grid integrals, within 4 stated errors plus 1e-4 (the effects the tiny τ
     leaves, and the grid)."""
     spec = sequential.model_spec(TOY_COUNTS, TOY_N, SequentialPrior(tau_scale=1e-4))
-    integrated = graded._population(graded.integrate(cache, spec, TOY_COUNTS, TOY_N, replicated=False),
-                                    sequential.population_means)
+    integrated = graded._population(graded.integrate(cache, spec, TOY_COUNTS, TOY_N, replicated=False))
     for k, (outcome, value) in enumerate(toy_exact()[0].items()):
         assert abs(integrated[k].mean - value) <= MCSE_MULTIPLE * integrated[k].mcse["mean"] + 1e-4, \
             (outcome, integrated[k].mean, value)
@@ -493,7 +492,7 @@ def test_integration_agrees_with_a_long_nuts_run(cache, config, shipped, shipped
     long = fit(cache, sequential.model_spec(counts, n, SequentialPrior()), config.sampling, 99, config.diagnostics,
                lambda p: sequential.derive(p, counts, n, np.random.default_rng(5)), draws=10_000, coords=COORDS)
     assert long.convergence.passed, long.convergence.failures
-    integrated = graded._population(shipped_integration, sequential.population_means)
+    integrated = graded._population(shipped_integration)
     for k, outcome in enumerate(OUTCOMES):
         drawn = long.posterior["pooled"].sel(outcome=outcome)
         for statistic, prob, ours, error in (("mean", None, integrated[k].mean, integrated[k].mcse["mean"]),

@@ -42,7 +42,7 @@ MISSINGNESS_POINTS = 128
 (fewer than the model's 2048: their integration error per point, about 1e-4, is far below the error of
 the importance sampling)."""
 DRAW_BLOCK = 128
-"""Population points per block of the shifted means (a block's arrays, 128 × 256 × 4, fit in cache)."""
+"""Population points per block of the shifted means (a block's arrays, 128 × 128 × 4, fit in cache)."""
 STAGES_OF = {"any_response": (0,), "marked": (0, 1), "complete": (0, 1, 2), "sustained": (0, 3)}
 """The stages (of `sequential.STAGES`) whose probabilities an outcome multiplies."""
 
@@ -96,7 +96,7 @@ def analyse(inputs: Inputs, cache: ModelCache, detail: bool = True) -> Graded | 
                  draws=config.graded.draws, gated=lambda p: p[["mu", "tau", "rho", "pooled"]], coords=coords)
     integrated = integrate(cache, spec, counts, n, replicated=detail)
     posterior = result.posterior
-    pooled = _population(integrated, lambda mu, tau, chol: sequential.population_means(mu, tau, chol))
+    pooled = _population(integrated)
     predictive = _new_report(integrated)
     outcomes = {}
     for k, outcome in enumerate(sequential.OUTCOMES):
@@ -189,9 +189,9 @@ def _replicated_totals(weights: np.ndarray, outcomes: np.ndarray, n: np.ndarray,
     return total
 
 
-def _population(weighted: importance.Weighted, means) -> list[Estimate]:
+def _population(weighted: importance.Weighted) -> list[Estimate]:
     """The pooled probability of each outcome: the population mean over a new report's effects at each point."""
-    values = [means(*_unpack(points)) for points in weighted.points]
+    values = [sequential.population_means(*_unpack(points)) for points in weighted.points]
     return [est.of_importance(weighted, [v[:, k] for v in values]) for k in range(len(OUTCOME_KEYS))]
 
 
