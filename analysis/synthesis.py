@@ -123,7 +123,7 @@ def _steps(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity: boo
     if target is not None:
         failures += [f"joint model: {f}" for f in target.joint_convergence.failures]
     if grades is not None:
-        failures += [f"graded-outcome model: {f}" for f in grades.convergence.failures]
+        failures += [f"graded-outcome model: {f}" for f in (*grades.convergence.failures, *grades.integration["failures"])]
     return Synthesis(
         meta=_meta(inputs), evidence=data.describe(), data_warnings=tuple(data.what_cannot_be_learnt()),
         primary=main, comparators=comparators, publication=bias, meta_regression=meta, small_study=small,

@@ -20,7 +20,7 @@ from analysis.inputs.bundle import load_inputs
 from analysis.inputs.config import load_config
 from analysis.steps import graded
 from mc import MCSE_MULTIPLE, assert_matches, estimate_and_mcse
-from models import sequential
+from models import importance, sequential
 from models.sequential import MISSING, OUTCOMES, STAGES, SequentialPrior
 
 # --- the likelihood ------------------------------------------------------------------------------------------
@@ -93,6 +93,24 @@ def test_likelihood_and_its_gradient_stay_finite_at_extreme_logits(loglik):
     # An empty (padded) report, or one with no graded stage, adds exactly 0.
     empty = np.array([[MISSING] * 4, [MISSING] * 4])
     assert np.all(value(empty, np.array([0, 5]), np.zeros((2, 4))) == 0.0)
+
+
+def test_a_report_reads_exactly_its_informed_stages(loglik):
+    """`informed_stages`, the stages the effects program integrates a report over: moving the logit of a
+    stage changes a report's likelihood if and only if the stage is informed, for all 16 patterns (an
+    uninformed stage that was read would be integrated wrongly; an informed one that is not read costs
+    nodes for nothing)."""
+    value, _ = loglik
+    patterns = np.array(list(itertools.product((False, True), repeat=4)))
+    counts = np.where(patterns, np.array([3, 2, 1, 2]), MISSING)
+    n = np.full(len(counts), 4)
+    informed = sequential.informed_stages(counts)
+    base = np.tile([0.3, -0.2, 0.5, 0.1], (len(counts), 1))
+    for s in range(4):
+        moved = base.copy()
+        moved[:, s] += 1.3
+        changed = np.abs(value(counts, n, moved) - value(counts, n, base)) > 1e-12
+        np.testing.assert_array_equal(changed, informed[:, s], err_msg=STAGES[s])
 
 
 def test_simulated_counts_follow_the_likelihood(loglik):
@@ -424,21 +442,24 @@ def test_one_program_serves_every_data_set_and_prior_of_a_padded_size(cache, con
 # --- the integration that gives the printed numbers -------------------------------------------------------
 
 
-@pytest.mark.parametrize("report, size", [((3, 2, 1, 2), 4), ((8, MISSING, MISSING, 2), 14)],
-                         ids=["all graded", "series of 14, two graded"])
+@pytest.mark.parametrize("report, size", [((3, 2, 1, 2), 4), ((3, 3, 0, MISSING), 3), ((8, MISSING, MISSING, 2), 14),
+                                          ((1, MISSING, MISSING, MISSING), 1), ((MISSING, MISSING, 2, MISSING), 5)],
+                         ids=["all graded", "three graded", "series of 14, two graded", "one graded",
+                              "complete alone"])
 def test_adaptive_quadrature_of_a_report_matches_a_dense_product_rule(loglik, report, size):
     """The effects program's log posterior at two points that differ only in μ: the difference, less the
-    prior's (Normal(0, 2) per stage), is the difference of the report's log integrals over its four
-    effects, against a 16-node product Gauss-Hermite rule (65,536 nodes, converged). Measured error of
-    the 3-node adaptive rule: 7e-5 and 9e-5; allowed 1e-3, a relative error of 0.1% in the ratio of the
-    integrals (the importance sampling's own errors are larger)."""
+    prior's (Normal(0, 2) per stage), is the difference of the report's log integrals over all four
+    effects, against a 16-node product Gauss-Hermite rule (65,536 nodes, converged), whatever number of
+    stages (4, 3, 2, 1 and 3 read through an ungraded marked count) the program integrates over. Measured
+    error of the 3-node adaptive rule: 7e-5 and 9e-5 for four and two stages; allowed 1e-3, a relative
+    error of 0.1% in the ratio of the integrals (the importance sampling's own errors are larger)."""
     counts, n = np.array([report]), np.array([size])
     spec = sequential.model_spec(counts, n, SequentialPrior())
     program = ModelCache().effects(spec)
     tau, cpc = np.array([0.8, 0.6, 1.0, 0.7]), np.array([0.4, -0.3, 0.2, 0.5, -0.1, 0.3])
     mu_a = np.array([0.5, 0.2, -0.3, 0.1])
     mu_b = mu_a + np.array([0.3, -0.2, 0.1, 0.2])
-    value = program.evaluate(spec.values, np.array([np.concatenate([m, np.log(tau), cpc]) for m in (mu_a, mu_b)]))[0]
+    value = program.evaluate(spec, np.array([np.concatenate([m, np.log(tau), cpc]) for m in (mu_a, mu_b)]))[0]
     adaptive = value[0] - value[1] - (stats.norm.logpdf(mu_a, 0, 2).sum() - stats.norm.logpdf(mu_b, 0, 2).sum())
     x, w = np.polynomial.hermite_e.hermegauss(16)
     nodes = np.stack(np.meshgrid(*[x] * 4, indexing="ij"), -1).reshape(-1, 4)
@@ -451,6 +472,24 @@ def test_adaptive_quadrature_of_a_report_matches_a_dense_product_rule(loglik, re
         return logsumexp(log_w + value_of(np.repeat(counts, len(nodes), 0), np.repeat(n, len(nodes)), logits))
 
     assert abs(adaptive - (log_integral(mu_a) - log_integral(mu_b))) < 1e-3
+
+
+def test_reports_are_grouped_by_the_number_of_stages_they_inform(shipped):
+    """`ReportEffects.groups`: every real report once, with the stages it informs, in the group of their
+    number; groups padded to a power of two with inactive entries; the padded reports in none."""
+    _, counts, n = shipped
+    effects = sequential.model_spec(counts, n, SequentialPrior()).effects
+    seen = []
+    for r, index, stages, active in effects.groups():
+        real = int(active.sum())
+        assert len(index) == 1 << (real - 1).bit_length() and active[:real].all() and not active[real:].any()
+        for i, informed, on in zip(index, stages, active):
+            np.testing.assert_array_equal(informed, np.flatnonzero(effects.informed[i]))
+            assert len(informed) == r
+            seen += [int(i)] if on else []
+    assert sorted(seen) == list(range(len(n)))
+    assert not effects.informed[len(n):].any()
+    assert [r for r, *_ in effects.groups()] == [1, 2, 3, 4]  # the shipped table has every size
 
 
 @pytest.fixture(scope="module")
@@ -500,3 +539,18 @@ def test_integration_agrees_with_a_long_nuts_run(cache, config, shipped, shipped
                                              ("quantile", 0.975, integrated[k].hi, integrated[k].mcse["hi"])):
             value, mcse = estimate_and_mcse(drawn, statistic, prob)
             assert abs(ours - value) <= MCSE_MULTIPLE * np.hypot(mcse, error), (outcome, statistic, prob, ours, value)
+
+
+def test_heavy_tailed_importance_weights_fail_the_integration_check():
+    """`graded._integration` fails the run's checks when a replicate's weights have a heavy tail: weights
+    from a Pareto tail of index 1/1.2 (k = 1.2) fail; exponentially tailed weights (k ≈ 0) pass."""
+    rng = np.random.default_rng(3)
+
+    def weighted(draw):
+        weights = [w / w.sum() for w in (draw(1024) for _ in range(8))]
+        return importance.Weighted([np.zeros((1024, 14))] * 8, weights, [None] * 8, np.zeros(14))
+
+    heavy = graded._integration(weighted(lambda m: rng.pareto(1 / 1.2, m) + 1))
+    light = graded._integration(weighted(lambda m: rng.exponential(size=m)))
+    assert heavy["pareto_k_max"] > graded.PARETO_K_MAX and heavy["failures"]
+    assert light["pareto_k_max"] < 0.5 and not light["failures"]

@@ -16,7 +16,9 @@ with `jax.export` and its machine code goes to JAX's persistent compilation cach
 tracing and compiling again. An entry is keyed by everything that shapes the program (kind, structure,
 sizes, settings, the source of `models/` and of the engine, package versions): a stale key is never looked
 up, and an unreadable entry is rebuilt, never trusted. A data set of another padded size (a user's table
-of 40 reports after the shipped 12) is another structure: its programs are built once, then cached too.
+of 40 reports after the shipped 12) is another structure: its programs are built once, then cached too;
+so is, for an effects program, another count of reports per number of informed effects (rounded up to a
+power of two, `ReportEffects.groups`).
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ DENSITY_BATCHES = (64, 4096)
 """Points per call of a density program: a small batch for the mode search (single points, gradients by
 differences) and a large one for grids (a call's overhead negligible, a 3-D grid of a large data set
 within memory). One exported program with a symbolic batch size is compiled for both."""
-EFFECTS_BATCHES = (32, 512)
-"""Points per call of an effects program: one gradient by central differences (2d + 1 points, d ≤ 15), and
-a block of importance points."""
+EFFECTS_BATCH = 64
+"""Points per call of an effects program, exported with this fixed shape: one compiled executable, not one
+per batch size (loading an effects program's executable from the cache takes about 1.5 s, refining a
+symbolic batch size in it another second), big enough for one gradient by central differences (2d + 1
+points, d ≤ 31); larger batches were measured to save about 10% per point."""
 SMALL_BATCH_LIMIT = 1280
 """Up to this many points (the 4 × 257 face points of a 2-D box search, the rest of a grid after whole
 large batches) go in small batches: a large batch costs as much as 19 (beta-binomial, 12 reports) to 45
@@ -150,25 +154,34 @@ class Effects:
     """A loaded effects program: per point the log posterior density with the report effects integrated
     out, each report's quadrature node weights and its outputs at the nodes."""
 
-    calls: tuple
-    """One compiled executable per size of `EFFECTS_BATCHES`."""
+    call: object
+    """The compiled executable, for `EFFECTS_BATCH` points."""
     data_names: tuple[str, ...]
     dimension: int
 
-    def evaluate(self, values: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        arrays = [np.asarray(values[name]) for name in self.data_names]
+    def evaluate(self, spec: ModelSpec, points: np.ndarray) -> tuple[np.ndarray, list]:
+        """(log density (m,), per report of the padded data: (node weights (m, nodes), outputs at the nodes
+        (m, nodes, outputs)), or None for a report that informs no effect (padding)) at `points`
+        (m, dimension)."""
+        groups = spec.effects.groups()
+        arrays = [np.asarray(spec.values[name]) for name in self.data_names]
+        arrays += [a for _, *layout in groups for a in layout]
         points = np.asarray(points, dtype=np.float64).reshape(-1, self.dimension)
-        (small, small_call), (large, large_call) = zip(EFFECTS_BATCHES, self.calls)
-        size, call = (small, small_call) if points.shape[0] <= small else (large, large_call)
+        size = EFFECTS_BATCH
 
         def run(start):
             batch = points[start:start + size]
             padded = np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
-            return [np.asarray(a)[:len(batch)] for a in call(padded, *arrays)]
+            return [np.asarray(a)[:len(batch)] for a in self.call(padded, *arrays)]
 
         pieces = [run(start) for start in range(0, points.shape[0], size)]
-        log_density, weights, outputs = (np.concatenate([p[k] for p in pieces]) for k in range(3))
-        return np.where(np.isnan(log_density), -np.inf, log_density), weights, outputs
+        log_density, *per_group = (np.concatenate([p[k] for p in pieces]) for k in range(len(pieces[0])))
+        per_report = [None] * len(spec.effects.informed)
+        for g, (_, index, _, active) in enumerate(groups):
+            weights, outputs = per_group[2 * g], per_group[2 * g + 1]
+            for j in np.flatnonzero(active):
+                per_report[index[j]] = (weights[:, j], outputs[:, j])
+        return np.where(np.isnan(log_density), -np.inf, log_density), per_report
 
 
 class ModelCache:
@@ -223,7 +236,8 @@ class ModelCache:
     def effects(self, spec: ModelSpec) -> Effects:
         from analysis.engine.effects import NODES
 
-        key = program_key("effects", spec, [list(EFFECTS_BATCHES), NODES])
+        layout = [[r, len(index)] for r, index, _, _ in spec.effects.groups()]
+        key = program_key("effects", spec, [EFFECTS_BATCH, NODES, layout])
         return self._prepare(key, lambda: _build_effects(spec, key))
 
     def _prepare(self, key: str, build):
@@ -350,21 +364,20 @@ def _compiled(exported, meta: dict) -> Sampler | Density | Effects:
     """Compile the exported program now (from JAX's persistent cache when it holds it), so that the time
     is booked as compilation, not as running."""
     outputs = tuple((name, tuple(dims)) for name, dims in meta["outputs"])
-    if meta["kind"] == "sampler":
+    if meta["kind"] in ("sampler", "effects"):
         executable = jax.jit(exported.call).lower(*exported.in_avals).compile()
+        if meta["kind"] == "effects":
+            return Effects(executable, tuple(meta["data_names"]), meta["dimension"])
         return Sampler(executable, tuple(meta["data_names"]), outputs, meta["chains_per_call"])
     data = exported.in_avals[1:]
-    sizes = EFFECTS_BATCHES if meta["kind"] == "effects" else DENSITY_BATCHES
     calls = tuple(jax.jit(exported.call).lower(jax.ShapeDtypeStruct((size, meta["dimension"]), np.float64),
-                                               *data).compile() for size in sizes)
-    if meta["kind"] == "effects":
-        return Effects(calls, tuple(meta["data_names"]), meta["dimension"])
+                                               *data).compile() for size in DENSITY_BATCHES)
     return Density(calls, tuple(meta["data_names"]), outputs, meta["dimension"], tuple(meta["value_names"]))
 
 
-def _export(function, leading: list, spec: ModelSpec, data_names: tuple[str, ...]):
+def _export(function, leading: list, spec: ModelSpec, data_names: tuple[str, ...], trailing: tuple = ()):
     arguments = leading + [jax.ShapeDtypeStruct(np.shape(spec.values[n]), np.asarray(spec.values[n]).dtype)
-                           for n in data_names]
+                           for n in data_names] + list(trailing)
     with warnings.catch_warnings():
         # PyMC's parameter checks become −inf switches in JAX; the notice comes when the graph is traced.
         warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
@@ -414,9 +427,9 @@ def _build_effects(spec: ModelSpec, key: str) -> Effects:
     data_names, functions = _model_functions(spec, model)
     position = functions.value_names.index(spec.effects.variable)
     dimension = int(sum(np.prod(s) for i, s in enumerate(functions.value_shapes) if i != position))
-    batch, = jax.export.symbolic_shape("batch")
-    exported = _export(effects_function(spec, functions, model), [jax.ShapeDtypeStruct((batch, dimension), np.float64)],
-                       spec, data_names)
+    layout = [jax.ShapeDtypeStruct(a.shape, a.dtype) for _, *arrays in spec.effects.groups() for a in arrays]
+    exported = _export(effects_function(spec, functions, model),
+                       [jax.ShapeDtypeStruct((EFFECTS_BATCH, dimension), np.float64)], spec, data_names, layout)
     meta = {"key": key, "kind": "effects", "data_names": data_names, "outputs": [], "dimension": dimension}
     _try_save(key, exported, meta)
     return _compiled(exported, meta)

@@ -54,12 +54,14 @@ class Graded(Result):
     outcomes: dict[str, GradedOutcome]
     reports: dict[str, dict[str, Any]]
     missingness: Missingness | None
-    convergence: Convergence
+    convergence: Convergence | None
+    """NUTS's convergence gate (None for a sensitivity variant, which is integrated only)."""
     reports_total: int
     patients_total: int
     integration: dict
-    """How the printed numbers were integrated: method, points, replicates, the smallest effective sample size."""
-    cross_check: dict
+    """How the printed numbers were integrated: method, points, replicates, the smallest effective sample size,
+    the largest Pareto k̂ of the weights, and the integration's `failures` (empty when it passes)."""
+    cross_check: dict | None
     """The largest difference between the NUTS draws' pooled means and the integration's: in which outcome,
     how large, in the draws' Monte Carlo standard errors, of how many draws."""
     idata: Any = internal()
@@ -68,7 +70,7 @@ class Graded(Result):
     def to_dict(self) -> dict:
         out = {"model": self.model, "missing": self.missing, "assumption": self.assumption,
                **{k: v.to_dict() for k, v in self.outcomes.items()}, "reports": to_plain(self.reports),
-               "missingness": to_plain(self.missingness), "diagnostics": self.convergence.to_dict(),
+               "missingness": to_plain(self.missingness), "diagnostics": None if self.convergence is None else self.convergence.to_dict(),
                "reports_total": self.reports_total, "patients_total": self.patients_total,
                "integration": to_plain(self.integration), "cross_check": to_plain(self.cross_check)}
         return out

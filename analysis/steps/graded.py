@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from arviz_stats.base import array_stats
 from scipy import special
 
 from analysis.engine.fitting import fit
@@ -76,26 +77,18 @@ def why_not(inputs: Inputs) -> str | None:
 
 def analyse(inputs: Inputs, cache: ModelCache, detail: bool = True) -> Graded | None:
     """The sequential model fitted to the graded counts; None when no report grades a stage beyond any
-    response (`graded_counts`). Its printed numbers come from `integrate` (the same at every seed); NUTS
-    samples the same model beside it as a cross-check and for the convergence plots. Without `detail` (a
-    sensitivity variant's rows): the pooled and predictive outcomes only, no replicated-data check, per-report
-    estimates or missing-grade sweep."""
+    response (`graded_counts`). Its printed numbers come from `integrate` (the same at every seed), whose
+    importance weights are checked (`_integration`); NUTS samples the same model beside it as a cross-check
+    and for the convergence plots. Without `detail` (a sensitivity variant's rows): the pooled and predictive
+    outcomes only, integrated, with no NUTS run, replicated-data check, per-report estimates or missing-grade
+    sweep."""
     config = inputs.config
     report_ids, counts, n = graded_counts(inputs)
     if not report_ids:
         return None
-    seeds = Seeds(config.sampling.seed)
-    coords = {dim: list(labels) for dim, labels in sequential.LABELS.items()}
-
-    def derive(posterior: xr.Dataset) -> xr.Dataset:
-        derived = sequential.derive(posterior.assign_coords(coords), counts, n, seeds.rng("graded derive"))
-        return derived.assign_coords(report=list(report_ids))
-
     spec = sequential.model_spec(counts, n, config.graded.prior)
-    result = fit(cache, spec, config.sampling, seeds.integer("graded"), config.diagnostics, derive,
-                 draws=config.graded.draws, gated=lambda p: p[["mu", "tau", "rho", "pooled"]], coords=coords)
+    result = _sampled(inputs, cache, spec, report_ids, counts, n) if detail else None
     integrated = integrate(cache, spec, counts, n, replicated=detail)
-    posterior = result.posterior
     pooled = _population(integrated)
     predictive = _new_report(integrated)
     outcomes = {}
@@ -104,15 +97,31 @@ def analyse(inputs: Inputs, cache: ModelCache, detail: bool = True) -> Graded | 
         observed = int(counts[graded, k].sum())
         outcomes[OUTCOME_KEYS[k]] = GradedOutcome(pooled[k], predictive[k], int(graded.sum()), int(n[graded].sum()),
                                                   observed, _check(integrated, k, observed) if detail else None)
+    if result is None:
+        return Graded(config.graded.model, config.graded.missing, ASSUMPTIONS[config.graded.missing], outcomes, {},
+                      None, None, len(report_ids), int(n.sum()), _integration(integrated), None, None, counts)
     per_report = {
         rid: {OUTCOME_KEYS[k]: {"observed": None if counts[i, k] < 0 else int(counts[i, k]), "n": int(n[i]),
-                                "estimate": est.of_draws(posterior["cumulative"].sel(report=rid, outcome=outcome).values)}
+                                "estimate": est.of_draws(result.posterior["cumulative"].sel(report=rid, outcome=outcome).values)}
               for k, outcome in enumerate(sequential.OUTCOMES)}
-        for i, rid in enumerate(report_ids)} if detail else {}
-    cross_check = _cross_check(posterior, pooled)
+        for i, rid in enumerate(report_ids)}
     return Graded(config.graded.model, config.graded.missing, ASSUMPTIONS[config.graded.missing], outcomes,
-                  per_report, missingness(integrated, counts) if detail else None, result.convergence, len(report_ids), int(n.sum()),
-                  _integration(integrated), cross_check, result.idata, counts)
+                  per_report, missingness(integrated, counts), result.convergence, len(report_ids), int(n.sum()),
+                  _integration(integrated), _cross_check(result.posterior, pooled), result.idata, counts)
+
+
+def _sampled(inputs: Inputs, cache: ModelCache, spec, report_ids, counts: np.ndarray, n: np.ndarray):
+    """The NUTS fit of the same model (the cross-check, the convergence plots, the per-report estimates)."""
+    config = inputs.config
+    seeds = Seeds(config.sampling.seed)
+    coords = {dim: list(labels) for dim, labels in sequential.LABELS.items()}
+
+    def derive(posterior: xr.Dataset) -> xr.Dataset:
+        derived = sequential.derive(posterior.assign_coords(coords), counts, n, seeds.rng("graded derive"))
+        return derived.assign_coords(report=list(report_ids))
+
+    return fit(cache, spec, config.sampling, seeds.integer("graded"), config.diagnostics, derive,
+               draws=config.graded.draws, gated=lambda p: p[["mu", "tau", "rho", "pooled"]], coords=coords)
 
 
 def integrate(cache: ModelCache, spec, counts: np.ndarray, n: np.ndarray, replicated: bool = True) \
@@ -129,16 +138,18 @@ def integrate(cache: ModelCache, spec, counts: np.ndarray, n: np.ndarray, replic
 
     def log_density(points):
         with cache.running():
-            return program.evaluate(spec.values, points)[0]
+            return program.evaluate(spec, points)[0]
 
     def evaluate(points):
         log_density, totals = [], []
         for start in range(0, len(points), EFFECT_BLOCK):
             with cache.running():
-                value, weights, outcomes = program.evaluate(spec.values, points[start:start + EFFECT_BLOCK])
+                value, per_report = program.evaluate(spec, points[start:start + EFFECT_BLOCK])
             log_density.append(value)
-            rows = max(1, REDUCTION_SIZE // (weights.shape[2] * len(sequential.OUTCOMES) * (int(n.max()) + 1)))
-            totals += [_replicated_totals(weights[first:first + rows, :reports], outcomes[first:first + rows, :reports],
+            per_report = per_report[:reports]
+            nodes = max(weights.shape[1] for weights, _ in per_report)
+            rows = max(1, REDUCTION_SIZE // (nodes * len(sequential.OUTCOMES) * (int(n.max()) + 1)))
+            totals += [_replicated_totals([(w[first:first + rows], o[first:first + rows]) for w, o in per_report],
                                           n, graded) for first in range(0, len(value), rows)]
         return np.concatenate(log_density), np.concatenate(totals)
 
@@ -151,7 +162,7 @@ def integrate(cache: ModelCache, spec, counts: np.ndarray, n: np.ndarray, replic
 
 
 EFFECT_BLOCK = 512
-"""Points per block of the final evaluation (a block's node weights and outcomes, 512 × reports × 81 × 5
+"""Points per block of the final evaluation (a block's node weights and outcomes, up to 512 × reports × 81 × 5
 numbers, are reduced before the next)."""
 REDUCTION_SIZE = 4_000_000
 """Largest array (points × nodes × outcomes × counts) of one step of `_replicated_totals`."""
@@ -163,16 +174,17 @@ def _unpack(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return points[:, :s], np.exp(points[:, s:2 * s]), sequential.correlation_cholesky(special.expit(points[:, 2 * s:]))
 
 
-def _replicated_totals(weights: np.ndarray, outcomes: np.ndarray, n: np.ndarray, graded: np.ndarray) -> np.ndarray:
+def _replicated_totals(per_report: list, n: np.ndarray, graded: np.ndarray) -> np.ndarray:
     """Per point, the distribution (point, outcome, total + 1) of each outcome's count summed over the reports
     that graded it, in data replicated from the same reports: per report a mixture over its quadrature
-    nodes (its effects' posterior given the point) of Binomial(n_i, the outcome's probability), then
-    convolved over the reports."""
-    points, outcomes_count = weights.shape[0], outcomes.shape[-1]
+    nodes (its effects' posterior given the point: `per_report`'s node weights (point, node) and outcome
+    probabilities (point, node, outcome)) of Binomial(n_i, the outcome's probability), then convolved over
+    the reports."""
+    points, outcomes_count = per_report[0][1].shape[0], per_report[0][1].shape[-1]
     total = np.zeros((points, outcomes_count, int(n.sum()) + 1))
     total[:, :, 0] = 1.0
     for i, size in enumerate(n):
-        p = outcomes[:, i]  # (point, node, outcome)
+        weights, p = per_report[i]  # (point, node), (point, node, outcome)
         powers = np.ones((size + 1, *p.shape))  # p^y and (1 − p)^y by repeated products (exp is dearer)
         failures = np.ones((size + 1, *p.shape))
         for y in range(1, size + 1):
@@ -180,7 +192,7 @@ def _replicated_totals(weights: np.ndarray, outcomes: np.ndarray, n: np.ndarray,
             failures[y] = failures[y - 1] * (1.0 - p)
         choose = special.comb(size, np.arange(size + 1))
         binomial = choose[:, None, None, None] * powers * failures[::-1]  # (y, point, node, outcome)
-        pmf = np.einsum("pk,ypko->poy", weights[:, i], binomial)  # (point, outcome, y)
+        pmf = np.einsum("pk,ypko->poy", weights, binomial)  # (point, outcome, y)
         pmf[:, ~graded[i]] = np.eye(size + 1)[0]  # an ungraded outcome adds nothing
         shifted = np.zeros_like(total)
         for count in range(size + 1):
@@ -245,10 +257,22 @@ def _cross_check(posterior: xr.Dataset, pooled: list[Estimate]) -> dict:
     return {"largest": largest, "largest_difference": difference, "largest_in_mcse": in_mcse, "draws": draws}
 
 
+PARETO_K_MAX = 0.7
+"""Largest Pareto k̂ of a replicate's importance weights for a reliable integration (Vehtari et al. 2024:
+above 0.7 the weights' tail is too heavy for the estimates to converge at a useful rate)."""
+
+
 def _integration(weighted: importance.Weighted) -> dict:
+    """How the numbers were integrated, and why the integration should not be trusted (`failures`, empty
+    when it passes): the largest Pareto k̂ of a replicate's importance weights."""
+    pareto_k = max(float(array_stats.pareto_khat(w, chain_axis=None, draw_axis=-1, tail="right"))
+                   for w in weighted.weights)
+    failures = [f"the importance weights' Pareto k̂ is {pareto_k:.2f} (above {PARETO_K_MAX}): the integration "
+                "is unreliable"] if not pareto_k <= PARETO_K_MAX else []
     return {"method": "importance", "parameters": int(weighted.mode.size),
             "points": int(sum(len(w) for w in weighted.weights)),
-            "replicates": len(weighted.weights), "ess_min": float(weighted.ess.min())}
+            "replicates": len(weighted.weights), "ess_min": float(weighted.ess.min()), "pareto_k_max": pareto_k,
+            "failures": failures}
 
 
 def missingness(weighted: importance.Weighted, counts: np.ndarray) -> Missingness:

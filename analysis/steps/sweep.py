@@ -5,7 +5,7 @@ logit-normal config itself, one leave-one-report-out variant per pooled report, 
 steps compute once (the publication scenarios, the size meta-regression and the target arm's borrowing
 weights): one code path per number. Every model with at most three parameters is integrated exactly on a
 grid (no NUTS); the graded-outcome variant and a logit-normal meta-regression are importance-sampled on
-fixed quasi-random points (the graded one with NUTS beside it as a check). A variant that cannot
+fixed quasi-random points (no NUTS; the graded one's weights checked by their Pareto k̂). A variant that cannot
 run on the data (a filter that leaves no report, a companion file it needs is missing) is "not run" with
 the reason, one that fails the convergence checks "failed", and the sweep carries on.
 
@@ -147,7 +147,7 @@ def _graded_rows(row: dict, inputs: Inputs, cache: ModelCache) -> list[VariantRo
     if result is None:
         return [VariantRow(**row, estimand="none", status="not run",
                            error="no report grades an outcome beyond any response")]
-    failures = "; ".join(result.convergence.failures)
+    failures = "; ".join(result.integration["failures"])
     return [VariantRow(**{**row, "variant": f"{row['variant']}_{key}",
                           "description": f"{row['description']}: P({key}) (all {result.reports_total} reports; "
                                          f"{outcome.reports} graded it)"},
