@@ -106,14 +106,17 @@ def effects_function(spec: ModelSpec, functions, model):
             def g(w):
                 return log_likelihood(predictors(w)[None], *row)[0][0] - 0.5 * w @ w
 
+            def derivatives(w):  # (Hessian, gradient) in one forward-over-reverse pass
+                return jax.jacfwd(lambda v: (jax.grad(g)(v),) * 2, has_aux=True)(w)
+
             def step(_, w):
-                gradient, hessian = jax.grad(g)(w), jax.hessian(g)(w)
+                hessian, gradient = derivatives(w)
                 curvature, vectors = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
                 move = -vectors @ ((vectors.T @ gradient) / jnp.minimum(curvature, CURVATURE_CAP))
                 return w + move * jnp.minimum(1.0, 2.0 / jnp.maximum(jnp.sqrt(move @ move), 1e-300))
 
             mode = jax.lax.fori_loop(0, NEWTON_STEPS, step, jnp.zeros(r))
-            hessian = jax.hessian(g)(mode)
+            hessian = derivatives(mode)[0]
             curvature, vectors = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
             spread = 1.0 / jnp.sqrt(-jnp.minimum(curvature, CURVATURE_CAP))
             at = mode + nodes @ (vectors * spread).T
