@@ -72,47 +72,21 @@ def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class ReportEffects:
-    """A model's report effects z_i ~ Normal(0, I_k) that enter only their own report's likelihood, and
-    only through a linear predictor η_i = m + A z_i (k,) whose mean m and loading A are functions of the
-    population parameters: its population parameters' posterior can then be integrated report by report
-    (`analysis.engine.effects`), each over the normal marginal of the components of η_i its likelihood
-    reads (`informed`), not over all k. The model builds its own likelihood from the same functions, so
-    they stay the single definition; each builds a PyTensor graph: `predictor(population)` gives (m, A)
-    from the population variables (constrained, by name), `log_likelihood(eta, rows)` the likelihood of each
-    row (rows,) from predictors (rows, k) and the per-report data `rows` (rows, ...), `outputs(eta)`
-    quantities of each report at its predictor (rows, m)."""
+    """A model's report effects z_i ~ Normal(0, I_k) that enter only their own report's likelihood: its
+    population parameters' posterior can then be integrated report by report (`analysis.engine.effects`).
+    `log_likelihood(population, z, rows)` and `outputs(population, z)` build PyTensor graphs from the
+    population variables (constrained, by name), effects z (rows, k) and the per-report data `rows`
+    (rows, ...): the likelihood of each row (rows,) and quantities of each report at its effects (rows, m).
+    The model uses the same functions, so it stays the single definition."""
 
     variable: str
     """The effects' variable (report, k), sampled untransformed."""
     population: tuple[str, ...]
-    """The population variables the predictor reads."""
+    """The population variables the likelihood and outputs read."""
     rows: tuple[str, ...]
     """The `pm.Data` values with one row per report."""
-    predictor: Callable
     log_likelihood: Callable
     outputs: Callable
-    informed: np.ndarray = field(compare=False)
-    """(padded reports, k) bool: the components of η_i report i's likelihood depends on (none for padding).
-    `outputs` at a component a report does not inform are taken at its mean, not integrated."""
-
-    def groups(self) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-        """The reports grouped by how many components they inform, r = 1..k: (r, report indices, their
-        informed components (reports, r), which entries are real), each group padded to a power of two
-        with inactive copies of its first entry, so that similar data sets share one compiled program.
-        Reports that inform nothing (padding) are in no group."""
-        informed = np.asarray(self.informed, dtype=bool)
-        counts = informed.sum(axis=1)
-        out = []
-        for r in range(1, informed.shape[1] + 1):
-            reports = np.flatnonzero(counts == r)
-            if reports.size == 0:
-                continue
-            size = 1 << int(reports.size - 1).bit_length()
-            stages = np.array([np.flatnonzero(informed[i]) for i in reports], dtype=np.int32)
-            active = np.arange(size) < reports.size
-            index = np.concatenate([reports, np.full(size - reports.size, reports[0])]).astype(np.int32)
-            out.append((r, index, np.concatenate([stages, np.repeat(stages[:1], size - reports.size, 0)]), active))
-        return out
 
 
 @dataclass(frozen=True)

@@ -303,54 +303,37 @@ def build_model(counts, n, prior: SequentialPrior, bound: int | None = None) -> 
         pm.Deterministic("rho", correlations(chol, xp=pt), dims="pair")
         z = pm.Normal("z", 0.0, 1.0, dims=("report", "stage"))
         population = {"mu": mu, "tau": tau, "cpc_unit": cpc_unit}
-        logits = report_logits(population, z)
-        pm.Deterministic("p", pm.math.invlogit(logits), dims=("report", "stage"))
-        pm.Potential("loglik", _report_log_likelihood(bound)(logits, data).sum())
+        pm.Deterministic("p", pm.math.invlogit(report_logits(population, z)), dims=("report", "stage"))
+        pm.Potential("loglik", _report_log_likelihood(bound)(population, z, data).sum())
     return model
 
 
-def predictor(population: dict):
-    """The mean and loading of the stage logits, η = μ + diag(τ) L z (PyTensor): (μ (4,), diag(τ) L (4, 4))."""
-    chol = correlation_cholesky(population["cpc_unit"], xp=pt)
-    return population["mu"], population["tau"][:, None] * chol
-
-
 def report_logits(population: dict, z):
-    """The stage logits of reports with effects z (reports, 4) (PyTensor)."""
-    mean, loading = predictor(population)
-    return mean + z @ loading.T
-
-
-def informed_stages(counts) -> np.ndarray:
-    """(reports, 4) bool: the stages whose probabilities a report's likelihood reads: those it graded and
-    their ancestors (a graded complete count reads p1, p2 and p3 whether or not marked was graded)."""
-    graded = np.asarray(counts) >= 0
-    informed = graded.copy()
-    informed[:, 1] |= graded[:, 2]
-    informed[:, 0] |= graded.any(axis=1)
-    return informed
+    """The stage logits of reports with effects z (reports, 4): μ + τ · (L z), L the correlation's Cholesky
+    factor (PyTensor)."""
+    chol = correlation_cholesky(population["cpc_unit"], xp=pt)
+    return population["mu"] + population["tau"] * (z @ chol.T)
 
 
 def _report_log_likelihood(bound: int):
-    return lambda eta, rows: log_likelihood(rows["counts"], rows["n_treated"], eta, bound)
+    return lambda population, z, rows: log_likelihood(rows["counts"], rows["n_treated"],
+                                                      report_logits(population, z), bound)
 
 
-def _report_outcomes(eta):
-    return cumulative(pm.math.invlogit(eta), xp=pt)
+def _report_outcomes(population: dict, z):
+    return cumulative(pm.math.invlogit(report_logits(population, z)), xp=pt)
 
 
 def model_spec(counts, n, prior: SequentialPrior) -> ModelSpec:
     counts, n = validate_counts(counts, n)
-    values = data_values(counts, n, prior)
     return ModelSpec(
         key=(*structure_key(prior), count_bound(counts, n)),
         build=lambda: build_model(counts, n, prior),
-        values=values,
+        values=data_values(counts, n, prior),
         initial_point=initial_point(prior),
         reports=len(n),
-        effects=ReportEffects("z", ("mu", "tau", "cpc_unit"), ("counts", "n_treated"), predictor,
-                              _report_log_likelihood(count_bound(counts, n)), _report_outcomes,
-                              informed_stages(values["counts"])),
+        effects=ReportEffects("z", ("mu", "tau", "cpc_unit"), ("counts", "n_treated"),
+                              _report_log_likelihood(count_bound(counts, n)), _report_outcomes),
     )
 
 

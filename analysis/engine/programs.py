@@ -16,9 +16,7 @@ with `jax.export` and its machine code goes to JAX's persistent compilation cach
 tracing and compiling again. An entry is keyed by everything that shapes the program (kind, structure,
 sizes, settings, the source of `models/` and of the engine, package versions): a stale key is never looked
 up, and an unreadable entry is rebuilt, never trusted. A data set of another padded size (a user's table
-of 40 reports after the shipped 12) is another structure: its programs are built once, then cached too;
-so is, for an effects program, another count of reports per number of informed effects (rounded up to a
-power of two, `ReportEffects.groups`).
+of 40 reports after the shipped 12) is another structure: its programs are built once, then cached too.
 """
 
 from __future__ import annotations
@@ -53,9 +51,9 @@ differences) and a large one for grids (a call's overhead negligible, a 3-D grid
 within memory). One exported program with a symbolic batch size is compiled for both."""
 EFFECTS_BATCH = 64
 """Points per call of an effects program, exported with this fixed shape: one compiled executable, not one
-per batch size (loading an effects program's executable from the cache takes about 1.5 s, refining a
-symbolic batch size in it another second), big enough for one gradient by central differences (2d + 1
-points, d ≤ 31); larger batches were measured to save about 10% per point."""
+per batch size (loading it from the cache takes 0.5 s; with a symbolic batch size compiled for two sizes it
+took twice that and more), big enough for one gradient by central differences (2d + 1 points, d ≤ 31);
+larger batches were measured to save about 10% per point."""
 SMALL_BATCH_LIMIT = 1280
 """Up to this many points (the 4 × 257 face points of a 2-D box search, the rest of a grid after whole
 large batches) go in small batches: a large batch costs as much as 19 (beta-binomial, 12 reports) to 45
@@ -159,13 +157,10 @@ class Effects:
     data_names: tuple[str, ...]
     dimension: int
 
-    def evaluate(self, spec: ModelSpec, points: np.ndarray) -> tuple[np.ndarray, list]:
-        """(log density (m,), per report of the padded data: (node weights (m, nodes), outputs at the nodes
-        (m, nodes, outputs)), or None for a report that informs no effect (padding)) at `points`
-        (m, dimension)."""
-        groups = spec.effects.groups()
-        arrays = [np.asarray(spec.values[name]) for name in self.data_names]
-        arrays += [a for _, *layout in groups for a in layout]
+    def evaluate(self, values: dict, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(log density (m,), node weights (m, reports, nodes), outputs at the nodes (m, reports, nodes,
+        outputs)) at `points` (m, dimension), in batches of `EFFECTS_BATCH`."""
+        arrays = [np.asarray(values[name]) for name in self.data_names]
         points = np.asarray(points, dtype=np.float64).reshape(-1, self.dimension)
         size = EFFECTS_BATCH
 
@@ -175,13 +170,8 @@ class Effects:
             return [np.asarray(a)[:len(batch)] for a in self.call(padded, *arrays)]
 
         pieces = [run(start) for start in range(0, points.shape[0], size)]
-        log_density, *per_group = (np.concatenate([p[k] for p in pieces]) for k in range(len(pieces[0])))
-        per_report = [None] * len(spec.effects.informed)
-        for g, (_, index, _, active) in enumerate(groups):
-            weights, outputs = per_group[2 * g], per_group[2 * g + 1]
-            for j in np.flatnonzero(active):
-                per_report[index[j]] = (weights[:, j], outputs[:, j])
-        return np.where(np.isnan(log_density), -np.inf, log_density), per_report
+        log_density, weights, outputs = (np.concatenate([p[k] for p in pieces]) for k in range(3))
+        return np.where(np.isnan(log_density), -np.inf, log_density), weights, outputs
 
 
 class ModelCache:
@@ -236,8 +226,7 @@ class ModelCache:
     def effects(self, spec: ModelSpec) -> Effects:
         from analysis.engine.effects import NODES
 
-        layout = [[r, len(index)] for r, index, _, _ in spec.effects.groups()]
-        key = program_key("effects", spec, [EFFECTS_BATCH, NODES, layout])
+        key = program_key("effects", spec, [EFFECTS_BATCH, NODES])
         return self._prepare(key, lambda: _build_effects(spec, key))
 
     def _prepare(self, key: str, build):
@@ -375,9 +364,9 @@ def _compiled(exported, meta: dict) -> Sampler | Density | Effects:
     return Density(calls, tuple(meta["data_names"]), outputs, meta["dimension"], tuple(meta["value_names"]))
 
 
-def _export(function, leading: list, spec: ModelSpec, data_names: tuple[str, ...], trailing: tuple = ()):
+def _export(function, leading: list, spec: ModelSpec, data_names: tuple[str, ...]):
     arguments = leading + [jax.ShapeDtypeStruct(np.shape(spec.values[n]), np.asarray(spec.values[n]).dtype)
-                           for n in data_names] + list(trailing)
+                           for n in data_names]
     with warnings.catch_warnings():
         # PyMC's parameter checks become −inf switches in JAX; the notice comes when the graph is traced.
         warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
@@ -427,9 +416,8 @@ def _build_effects(spec: ModelSpec, key: str) -> Effects:
     data_names, functions = _model_functions(spec, model)
     position = functions.value_names.index(spec.effects.variable)
     dimension = int(sum(np.prod(s) for i, s in enumerate(functions.value_shapes) if i != position))
-    layout = [jax.ShapeDtypeStruct(a.shape, a.dtype) for _, *arrays in spec.effects.groups() for a in arrays]
     exported = _export(effects_function(spec, functions, model),
-                       [jax.ShapeDtypeStruct((EFFECTS_BATCH, dimension), np.float64)], spec, data_names, layout)
+                       [jax.ShapeDtypeStruct((EFFECTS_BATCH, dimension), np.float64)], spec, data_names)
     meta = {"key": key, "kind": "effects", "data_names": data_names, "outputs": [], "dimension": dimension}
     _try_save(key, exported, meta)
     return _compiled(exported, meta)

@@ -138,18 +138,16 @@ def integrate(cache: ModelCache, spec, counts: np.ndarray, n: np.ndarray, replic
 
     def log_density(points):
         with cache.running():
-            return program.evaluate(spec, points)[0]
+            return program.evaluate(spec.values, points)[0]
 
     def evaluate(points):
         log_density, totals = [], []
         for start in range(0, len(points), EFFECT_BLOCK):
             with cache.running():
-                value, per_report = program.evaluate(spec, points[start:start + EFFECT_BLOCK])
+                value, weights, outcomes = program.evaluate(spec.values, points[start:start + EFFECT_BLOCK])
             log_density.append(value)
-            per_report = per_report[:reports]
-            nodes = max(weights.shape[1] for weights, _ in per_report)
-            rows = max(1, REDUCTION_SIZE // (nodes * len(sequential.OUTCOMES) * (int(n.max()) + 1)))
-            totals += [_replicated_totals([(w[first:first + rows], o[first:first + rows]) for w, o in per_report],
+            rows = max(1, REDUCTION_SIZE // (weights.shape[2] * len(sequential.OUTCOMES) * (int(n.max()) + 1)))
+            totals += [_replicated_totals(weights[first:first + rows, :reports], outcomes[first:first + rows, :reports],
                                           n, graded) for first in range(0, len(value), rows)]
         return np.concatenate(log_density), np.concatenate(totals)
 
@@ -162,7 +160,7 @@ def integrate(cache: ModelCache, spec, counts: np.ndarray, n: np.ndarray, replic
 
 
 EFFECT_BLOCK = 512
-"""Points per block of the final evaluation (a block's node weights and outcomes, up to 512 × reports × 81 × 5
+"""Points per block of the final evaluation (a block's node weights and outcomes, 512 × reports × 81 × 5
 numbers, are reduced before the next)."""
 REDUCTION_SIZE = 4_000_000
 """Largest array (points × nodes × outcomes × counts) of one step of `_replicated_totals`."""
@@ -174,17 +172,16 @@ def _unpack(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return points[:, :s], np.exp(points[:, s:2 * s]), sequential.correlation_cholesky(special.expit(points[:, 2 * s:]))
 
 
-def _replicated_totals(per_report: list, n: np.ndarray, graded: np.ndarray) -> np.ndarray:
+def _replicated_totals(weights: np.ndarray, outcomes: np.ndarray, n: np.ndarray, graded: np.ndarray) -> np.ndarray:
     """Per point, the distribution (point, outcome, total + 1) of each outcome's count summed over the reports
     that graded it, in data replicated from the same reports: per report a mixture over its quadrature
-    nodes (its effects' posterior given the point: `per_report`'s node weights (point, node) and outcome
-    probabilities (point, node, outcome)) of Binomial(n_i, the outcome's probability), then convolved over
-    the reports."""
-    points, outcomes_count = per_report[0][1].shape[0], per_report[0][1].shape[-1]
+    nodes (its effects' posterior given the point) of Binomial(n_i, the outcome's probability), then
+    convolved over the reports."""
+    points, outcomes_count = weights.shape[0], outcomes.shape[-1]
     total = np.zeros((points, outcomes_count, int(n.sum()) + 1))
     total[:, :, 0] = 1.0
     for i, size in enumerate(n):
-        weights, p = per_report[i]  # (point, node), (point, node, outcome)
+        p = outcomes[:, i]  # (point, node, outcome)
         powers = np.ones((size + 1, *p.shape))  # p^y and (1 − p)^y by repeated products (exp is dearer)
         failures = np.ones((size + 1, *p.shape))
         for y in range(1, size + 1):
@@ -192,7 +189,7 @@ def _replicated_totals(per_report: list, n: np.ndarray, graded: np.ndarray) -> n
             failures[y] = failures[y - 1] * (1.0 - p)
         choose = special.comb(size, np.arange(size + 1))
         binomial = choose[:, None, None, None] * powers * failures[::-1]  # (y, point, node, outcome)
-        pmf = np.einsum("pk,ypko->poy", weights, binomial)  # (point, outcome, y)
+        pmf = np.einsum("pk,ypko->poy", weights[:, i], binomial)  # (point, outcome, y)
         pmf[:, ~graded[i]] = np.eye(size + 1)[0]  # an ungraded outcome adds nothing
         shifted = np.zeros_like(total)
         for count in range(size + 1):
