@@ -17,7 +17,7 @@ from scipy.special import expit, logit, logsumexp
 from analysis.engine.fitting import fit
 from analysis.engine.programs import ModelCache
 from analysis.inputs.bundle import load_inputs
-from analysis.inputs.config import load_config
+from analysis.inputs.config import PROJECT_ROOT, load_config
 from analysis.steps import graded
 from mc import MCSE_MULTIPLE, assert_matches, estimate_and_mcse
 from models import importance, sequential
@@ -519,3 +519,17 @@ def test_heavy_tailed_importance_weights_fail_the_integration_check():
     light = graded._integration(weighted(lambda m: rng.exponential(size=m)))
     assert heavy["pareto_k_max"] > graded.PARETO_K_MAX and heavy["failures"]
     assert light["pareto_k_max"] < 0.5 and not light["failures"]
+
+
+def test_a_sensitivity_variant_is_integrated_without_nuts(cache):
+    """`analyse(detail=False)` (the sweep's graded rows): pooled and predictive outcomes from the integration
+    alone, its weights checked; no NUTS fit, cross-check, replicated-data check or missing-grade sweep."""
+    inputs = load_inputs(load_config(PROJECT_ROOT / "analysis" / "configs" / "sens_graded_missing_as_failure.toml"))
+    result = graded.analyse(inputs, cache, detail=False)
+    assert result.convergence is None and result.idata is None and result.cross_check is None
+    assert result.missingness is None and result.reports == {}
+    assert result.integration["failures"] == [] and result.integration["pareto_k_max"] <= graded.PARETO_K_MAX
+    for key, outcome in result.outcomes.items():
+        assert outcome.pooled.method == "importance" and outcome.check is None, key
+        assert outcome.pooled.lo < outcome.pooled.mean < outcome.pooled.hi, key
+    assert result.to_dict()["diagnostics"] is None
