@@ -134,6 +134,15 @@ def test_e14_no_small_text_errors(page):
     assert "typical report" not in text
 
 
+def test_the_computation_section_names_each_cross_checked_quantity_in_words(page):
+    """A2's NUTS cross-checks say which quantity differs most in words, not as a key of summary.json."""
+    computation = page.section("computation", "checks")
+    named = re.findall(r"largest difference (?:of a pooled mean )?is in ([^,]+),", computation)
+    assert named, computation[:300]
+    for quantity in named:
+        assert not re.search(r"\w\.\w", quantity), quantity
+
+
 def test_e15_no_prior_ess_for_the_target_arm_in_the_body(page):
     assert "worth about" not in page.body
 
