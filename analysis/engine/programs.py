@@ -51,9 +51,9 @@ differences) and a large one for grids (a call's overhead negligible, a 3-D grid
 within memory). One exported program with a symbolic batch size is compiled for both."""
 EFFECTS_BATCH = 64
 """Points per call of an effects program, exported with this fixed shape: one compiled executable, not one
-per batch size (loading it from the cache takes 0.5 s; with a symbolic batch size compiled for two sizes it
-took twice that and more), big enough for one gradient by central differences (2d + 1 points, d ≤ 31);
-larger batches were measured to save about 10% per point."""
+per batch size (the shipped data's loads in 0.6 s; exported with a symbolic batch size and compiled for two
+sizes it took 2.1 s), big enough for one gradient by central differences (2d + 1 points, d ≤ 31); larger
+batches were measured to save about 10% per point."""
 SMALL_BATCH_LIMIT = 1280
 """Up to this many points (the 4 × 257 face points of a 2-D box search, the rest of a grid after whole
 large batches) go in small batches: a large batch costs as much as 19 (beta-binomial, 12 reports) to 45
