@@ -124,6 +124,8 @@ def _steps(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity: boo
         failures += [f"joint model: {f}" for f in target.joint_convergence.failures]
     if grades is not None:
         failures += [f"graded-outcome model: {f}" for f in (*grades.convergence.failures, *grades.integration["failures"])]
+    for name, regression in (("meta-regression", meta), ("size meta-regression", small)):
+        failures += [f"{name}: {f}" for f in (regression.failures if regression is not None else ())]
     return Synthesis(
         meta=_meta(inputs), evidence=data.describe(), data_warnings=tuple(data.what_cannot_be_learnt()),
         primary=main, comparators=comparators, publication=bias, meta_regression=meta, small_study=small,

@@ -18,7 +18,7 @@ from analysis.engine.fitting import fit
 from analysis.engine.programs import ModelCache
 from analysis.inputs.bundle import load_inputs
 from analysis.inputs.config import PROJECT_ROOT, load_config
-from analysis.steps import graded
+from analysis.steps import estimates as est, graded
 from mc import MCSE_MULTIPLE, assert_matches, estimate_and_mcse
 from models import importance, sequential
 from models.sequential import MISSING, OUTCOMES, STAGES, SequentialPrior
@@ -507,8 +507,9 @@ def test_integration_agrees_with_a_long_nuts_run(cache, config, shipped, shipped
 
 
 def test_heavy_tailed_importance_weights_fail_the_integration_check():
-    """`graded._integration` fails the run's checks when a replicate's weights have a heavy tail: weights
-    from a Pareto tail of index 1/1.2 (k = 1.2) fail; exponentially tailed weights (k ≈ 0) pass."""
+    """The weights' check (`estimates.importance_check`, through `graded._integration`) fails when a
+    replicate's weights have a heavy tail: weights from a Pareto tail of index 1/1.2 (k = 1.2) fail;
+    exponentially tailed weights (k ≈ 0) pass."""
     rng = np.random.default_rng(3)
 
     def weighted(draw):
@@ -517,7 +518,7 @@ def test_heavy_tailed_importance_weights_fail_the_integration_check():
 
     heavy = graded._integration(weighted(lambda m: rng.pareto(1 / 1.2, m) + 1))
     light = graded._integration(weighted(lambda m: rng.exponential(size=m)))
-    assert heavy["pareto_k_max"] > graded.PARETO_K_MAX and heavy["failures"]
+    assert heavy["pareto_k_max"] > est.PARETO_K_MAX and heavy["failures"]
     assert light["pareto_k_max"] < 0.5 and not light["failures"]
 
 
@@ -528,7 +529,7 @@ def test_a_sensitivity_variant_is_integrated_without_nuts(cache):
     result = graded.analyse(inputs, cache, detail=False)
     assert result.convergence is None and result.idata is None and result.cross_check is None
     assert result.missingness is None and result.reports == {}
-    assert result.integration["failures"] == [] and result.integration["pareto_k_max"] <= graded.PARETO_K_MAX
+    assert result.integration["failures"] == [] and result.integration["pareto_k_max"] <= est.PARETO_K_MAX
     for key, outcome in result.outcomes.items():
         assert outcome.pooled.method == "importance" and outcome.check is None, key
         assert outcome.pooled.lo < outcome.pooled.mean < outcome.pooled.hi, key

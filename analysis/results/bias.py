@@ -61,6 +61,9 @@ class MetaRegression(Result):
     pooled: Estimate
     """A report at the average of the covariates."""
     numerical_error: float | None
+    failures: tuple[str, ...] = ()
+    """Why its numbers should not be trusted (an importance-sampled fit whose weights fail
+    `estimates.importance_check`); empty when they can be."""
     reports: dict[str, Any] = internal()
 
 

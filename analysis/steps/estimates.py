@@ -160,6 +160,21 @@ def of_weighted_draws(draws, log_weights) -> Estimate:
     return Estimate(mean, median, sd, lo, hi, "draws", None, {"mean": sd / np.sqrt(ess)})
 
 
+PARETO_K_MAX = 0.7
+"""Largest Pareto k̂ of a replicate's importance weights for a reliable integration (Vehtari et al. 2024:
+above 0.7 the weights' tail is too heavy for the estimates to converge at a useful rate)."""
+
+
+def importance_check(weighted) -> tuple[float, list[str]]:
+    """The largest Pareto k̂ of a replicate's importance weights (`models.importance.Weighted`), and why the
+    integration should not be trusted (empty when k̂ ≤ `PARETO_K_MAX`)."""
+    pareto_k = max(float(array_stats.pareto_khat(w, chain_axis=None, draw_axis=-1, tail="right"))
+                   for w in weighted.weights)
+    failures = [f"the importance weights' Pareto k̂ is {pareto_k:.2f} (above {PARETO_K_MAX}): the integration "
+                "is unreliable"] if not pareto_k <= PARETO_K_MAX else []
+    return pareto_k, failures
+
+
 def of_importance(weighted, values: list[np.ndarray], atoms: int = 1) -> Estimate:
     """Mean, median, sd and 95% bounds of a quantity with values (point × `atoms`) at each replicate's
     importance points (`models.importance.Weighted`; a point's weight shared equally by its atoms), and

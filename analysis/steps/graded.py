@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from arviz_stats.base import array_stats
 from scipy import special
 
 from analysis.engine.fitting import fit
@@ -254,18 +253,10 @@ def _cross_check(posterior: xr.Dataset, pooled: list[Estimate]) -> dict:
     return {"largest": largest, "largest_difference": difference, "largest_in_mcse": in_mcse, "draws": draws}
 
 
-PARETO_K_MAX = 0.7
-"""Largest Pareto k̂ of a replicate's importance weights for a reliable integration (Vehtari et al. 2024:
-above 0.7 the weights' tail is too heavy for the estimates to converge at a useful rate)."""
-
-
 def _integration(weighted: importance.Weighted) -> dict:
     """How the numbers were integrated, and why the integration should not be trusted (`failures`, empty
-    when it passes): the largest Pareto k̂ of a replicate's importance weights."""
-    pareto_k = max(float(array_stats.pareto_khat(w, chain_axis=None, draw_axis=-1, tail="right"))
-                   for w in weighted.weights)
-    failures = [f"the importance weights' Pareto k̂ is {pareto_k:.2f} (above {PARETO_K_MAX}): the integration "
-                "is unreliable"] if not pareto_k <= PARETO_K_MAX else []
+    when it passes): the largest Pareto k̂ of a replicate's importance weights (`est.importance_check`)."""
+    pareto_k, failures = est.importance_check(weighted)
     return {"method": "importance", "parameters": int(weighted.mode.size),
             "points": int(sum(len(w) for w in weighted.weights)),
             "replicates": len(weighted.weights), "ess_min": float(weighted.ess.min()), "pareto_k_max": pareto_k,

@@ -46,7 +46,7 @@ def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
                                        extrapolated) for name, label, size, value, extrapolated in points)
         curve = _curve(lambda v: _exact_mean_at(family, exact, design, "log_n", v), data) \
             if "log_n" in design.names else None
-        pooled, method, error = pooled_estimate(family, exact), "quadrature", exact.error
+        pooled, method, error, failures = pooled_estimate(family, exact), "quadrature", exact.error, []
     else:  # several covariates, or a family too dear for a 3-D grid: fixed quasi-random points
         weighted, named = quadrature.importance(cache, spec)
         slopes = {name: _weighted_slope(name, weighted, [v["beta"][:, k] / design.scale[k] for v in named])
@@ -59,10 +59,10 @@ def analyse(inputs: Inputs, cache: ModelCache) -> MetaRegression:
                             for name, label, size, value, extrapolated in _prediction_points(design, sizes))
         curve = _curve(lambda v: mean_at("log_n", v), data) if "log_n" in design.names else None
         pooled = est.of_importance(weighted, [family.pooled(v) for v in named])
-        method, error = "importance", None
+        method, error, failures = "importance", None, est.importance_check(weighted)[1]
     confounders = size_confounders(inputs.table.frame, data) if "log_n" in design.names else None
     return MetaRegression(method, slopes, predictions, (int(data.n.min()), int(data.n.max())), curve, confounders,
-                          pooled, error)
+                          pooled, error, tuple(failures))
 
 
 TOLERANCE = 2e-4

@@ -84,7 +84,8 @@ def config_rows(variant: Variant, cache: ModelCache, files: Files | None = None,
         return _graded_rows(row, inputs, cache)
     if config.model.covariates:
         result = metaregression.analyse(inputs, cache)
-        return [_row(row, inputs, "average covariates", result.pooled, None, None, True, "")]
+        return [_row(row, inputs, "average covariates", result.pooled, None, None, not result.failures,
+                     "; ".join(result.failures))]
     estimates, passed, error = _population(inputs, cache)
     target = _target(inputs, estimates, target_drug)
     estimand = PRIMARY_ESTIMAND if config.data.outcome == "any_response" else "other outcome"
@@ -136,7 +137,8 @@ def _meta_regression_row(variant: Variant, result, inputs: Inputs) -> VariantRow
     data = inputs.data
     config = load_config(variant.path, **variant.overrides)
     return VariantRow(variant=variant.name, group=variant.group, kind=variant.kind, description=config.description,
-                      estimand="average covariates", status="passed", error="", outcome=data.outcome,
+                      estimand="average covariates", status="failed" if result.failures else "passed",
+                      error="; ".join(result.failures), outcome=data.outcome,
                       model=config.model.family, reports=len(data), patients=int(data.n.sum()),
                       responders=int(data.y.sum()), pooled=result.pooled)
 
