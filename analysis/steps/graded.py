@@ -86,7 +86,7 @@ def analyse(inputs: Inputs, cache: ModelCache, detail: bool = True) -> Graded | 
     if not report_ids:
         return None
     spec = sequential.model_spec(counts, n, config.graded.prior)
-    result = _sampled(inputs, cache, spec, report_ids, counts, n) if detail else None
+    sampled = _sampled(inputs, cache, spec, report_ids, counts, n) if detail else None
     integrated = integrate(cache, spec, counts, n, replicated=detail)
     pooled = _population(integrated)
     predictive = _new_report(integrated)
@@ -96,17 +96,16 @@ def analyse(inputs: Inputs, cache: ModelCache, detail: bool = True) -> Graded | 
         observed = int(counts[graded, k].sum())
         outcomes[OUTCOME_KEYS[k]] = GradedOutcome(pooled[k], predictive[k], int(graded.sum()), int(n[graded].sum()),
                                                   observed, _check(integrated, k, observed) if detail else None)
-    if result is None:
-        return Graded(config.graded.model, config.graded.missing, ASSUMPTIONS[config.graded.missing], outcomes, {},
-                      None, None, len(report_ids), int(n.sum()), _integration(integrated), None, None, counts)
     per_report = {
         rid: {OUTCOME_KEYS[k]: {"observed": None if counts[i, k] < 0 else int(counts[i, k]), "n": int(n[i]),
-                                "estimate": est.of_draws(result.posterior["cumulative"].sel(report=rid, outcome=outcome).values)}
+                                "estimate": est.of_draws(sampled.posterior["cumulative"].sel(report=rid, outcome=outcome).values)}
               for k, outcome in enumerate(sequential.OUTCOMES)}
-        for i, rid in enumerate(report_ids)}
+        for i, rid in enumerate(report_ids)} if sampled else {}
     return Graded(config.graded.model, config.graded.missing, ASSUMPTIONS[config.graded.missing], outcomes,
-                  per_report, missingness(integrated, counts), result.convergence, len(report_ids), int(n.sum()),
-                  _integration(integrated), _cross_check(result.posterior, pooled), result.idata, counts)
+                  per_report, missingness(integrated, counts) if detail else None,
+                  sampled.convergence if sampled else None, len(report_ids), int(n.sum()), _integration(integrated),
+                  _cross_check(sampled.posterior, pooled) if sampled else None, sampled.idata if sampled else None,
+                  counts)
 
 
 def _sampled(inputs: Inputs, cache: ModelCache, spec, report_ids, counts: np.ndarray, n: np.ndarray):
