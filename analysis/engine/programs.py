@@ -353,15 +353,15 @@ def _compiled(exported, meta: dict) -> Sampler | Density | Effects:
     """Compile the exported program now (from JAX's persistent cache when it holds it), so that the time
     is booked as compilation, not as running."""
     outputs = tuple((name, tuple(dims)) for name, dims in meta["outputs"])
-    if meta["kind"] in ("sampler", "effects"):
-        executable = jax.jit(exported.call).lower(*exported.in_avals).compile()
-        if meta["kind"] == "effects":
-            return Effects(executable, tuple(meta["data_names"]), meta["dimension"])
-        return Sampler(executable, tuple(meta["data_names"]), outputs, meta["chains_per_call"])
-    data = exported.in_avals[1:]
-    calls = tuple(jax.jit(exported.call).lower(jax.ShapeDtypeStruct((size, meta["dimension"]), np.float64),
-                                               *data).compile() for size in DENSITY_BATCHES)
-    return Density(calls, tuple(meta["data_names"]), outputs, meta["dimension"], tuple(meta["value_names"]))
+    data_names = tuple(meta["data_names"])
+    if meta["kind"] == "density":  # a symbolic batch size, compiled for each of `DENSITY_BATCHES`
+        calls = tuple(jax.jit(exported.call).lower(jax.ShapeDtypeStruct((size, meta["dimension"]), np.float64),
+                                                   *exported.in_avals[1:]).compile() for size in DENSITY_BATCHES)
+        return Density(calls, data_names, outputs, meta["dimension"], tuple(meta["value_names"]))
+    executable = jax.jit(exported.call).lower(*exported.in_avals).compile()
+    if meta["kind"] == "effects":
+        return Effects(executable, data_names, meta["dimension"])
+    return Sampler(executable, data_names, outputs, meta["chains_per_call"])
 
 
 def _export(function, leading: list, spec: ModelSpec, data_names: tuple[str, ...]):
