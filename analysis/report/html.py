@@ -19,6 +19,10 @@ from analysis.report.prose import clinical as clinical_prose
 from analysis.report.prose import headline, sections
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+CROSS_CHECKED = {"pooled.mean": "the pooled mean", "pooled.ci95.0": "the pooled mean's lower 95% bound",
+                 "pooled.ci95.1": "the pooled mean's upper 95% bound", "predictive.ci95.0": "a new report's lower 95% bound",
+                 "heterogeneity.median": "the between-report SD's median"}
+"""The quantities of the primary model's NUTS cross-check (`steps.primary.cross_check`), in words."""
 
 
 def environment() -> jinja2.Environment:
@@ -29,6 +33,7 @@ def environment() -> jinja2.Environment:
     env.filters["md"] = markdown_inline
     env.filters["words"] = headline.words
     env.filters["source"] = headline.source_name
+    env.filters["cross_checked"] = lambda key: CROSS_CHECKED.get(key, key)
     env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]  # keeps "Hailey-Hailey" as it is
     env.globals["tag"] = tag
     env.globals["estimate"] = headline.estimate
