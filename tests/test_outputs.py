@@ -194,7 +194,11 @@ def test_a_run_that_fails_after_its_first_figures_were_started_leaves_nothing(tm
 
     monkeypatch.setattr(evidence, "conventional", fail)
     out = tmp_path / "out"
-    assert fit.main(["--out", str(out), "--no-sensitivity"], cache=model_cache) == cli.EXIT_UNEXPECTED
+    # Without the graded-outcome model, whose thread would go on computing after the run has failed.
+    config = tmp_path / "ungraded.toml"
+    config.write_text(f'extends = "{PROJECT_ROOT / "analysis" / "configs" / "default.toml"}"\n[graded]\nenabled = false\n')
+    assert fit.main(["--config", str(config), "--out", str(out), "--no-sensitivity"],
+                    cache=model_cache) == cli.EXIT_UNEXPECTED
     assert started, "the primary fit's figures were not started before the failure"
     assert not out.exists() and not _partial_folders(out)
     assert not figures._POOLS, "the figure workers were left running"

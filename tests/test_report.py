@@ -232,8 +232,9 @@ def test_report_of_another_config_describes_that_model(model_cache, tmp_path):
 
 
 def test_failed_gate_writes_outputs_marked_failed_and_shows_it_in_red_at_the_top(model_cache, tmp_path):
-    config = tmp_path / "strict.toml"
-    config.write_text(f'extends = "{CONFIG_DIR / "default.toml"}"\n[diagnostics]\ness_tail_min = 1e9\n')
+    config = tmp_path / "strict.toml"  # the primary fit fails the gate alone: the other fits are left out
+    config.write_text(f'extends = "{CONFIG_DIR / "default.toml"}"\n[diagnostics]\ness_tail_min = 1e9\n'
+                      "[graded]\nenabled = false\n[cumulative]\nenabled = false\n[borrowing]\nenabled = false\n")
     assert fit.main(["--config", str(config), "--out", str(tmp_path / "out"), "--no-sensitivity", "--no-figures"],
                     cache=model_cache) == cli.EXIT_GATE_FAILED
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
