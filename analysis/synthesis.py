@@ -123,7 +123,8 @@ def _steps(inputs: Inputs, cache: ModelCache, clock: Stopwatch, sensitivity: boo
     if target is not None:
         failures += [f"joint model: {f}" for f in target.joint_convergence.failures]
     if grades is not None:
-        failures += [f"graded-outcome model: {f}" for f in (*grades.convergence.failures, *grades.integration["failures"])]
+        failures += [f"graded-outcome model: {f}"
+                     for f in (*grades.convergence.failures, *grades.integration["failures"])]
     for name, regression in (("meta-regression", meta), ("size meta-regression", small)):
         failures += [f"{name}: {f}" for f in (regression.failures if regression is not None else ())]
     return Synthesis(

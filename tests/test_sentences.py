@@ -141,6 +141,10 @@ def test_the_computation_section_names_each_cross_checked_quantity_in_words(page
     assert named, computation[:300]
     for quantity in named:
         assert not re.search(r"\w\.\w", quantity), quantity
+    if page.summary.get("cross_check"):  # every quantity the check compares has its words, not only the largest
+        from analysis.report.html import CROSS_CHECKED
+
+        assert set(page.summary["cross_check"]["differences"]) <= set(CROSS_CHECKED)
 
 
 def test_e15_no_prior_ess_for_the_target_arm_in_the_body(page):

@@ -20,7 +20,8 @@ from analysis.report.prose import headline, sections
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CROSS_CHECKED = {"pooled.mean": "the pooled mean", "pooled.ci95.0": "the pooled mean's lower 95% bound",
-                 "pooled.ci95.1": "the pooled mean's upper 95% bound", "predictive.ci95.0": "a new report's lower 95% bound",
+                 "pooled.ci95.1": "the pooled mean's upper 95% bound",
+                 "predictive.ci95.0": "a new report's lower 95% bound",
                  "heterogeneity.median": "the between-report SD's median"}
 """The quantities of the primary model's NUTS cross-check (`steps.primary.cross_check`), in words."""
 

@@ -70,7 +70,8 @@ class Graded(Result):
     def to_dict(self) -> dict:
         out = {"model": self.model, "missing": self.missing, "assumption": self.assumption,
                **{k: v.to_dict() for k, v in self.outcomes.items()}, "reports": to_plain(self.reports),
-               "missingness": to_plain(self.missingness), "diagnostics": None if self.convergence is None else self.convergence.to_dict(),
+               "missingness": to_plain(self.missingness),
+               "diagnostics": None if self.convergence is None else self.convergence.to_dict(),
                "reports_total": self.reports_total, "patients_total": self.patients_total,
                "integration": to_plain(self.integration), "cross_check": to_plain(self.cross_check)}
         return out

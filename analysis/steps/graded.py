@@ -96,16 +96,22 @@ def analyse(inputs: Inputs, cache: ModelCache, detail: bool = True) -> Graded | 
         observed = int(counts[graded, k].sum())
         outcomes[OUTCOME_KEYS[k]] = GradedOutcome(pooled[k], predictive[k], int(graded.sum()), int(n[graded].sum()),
                                                   observed, _check(integrated, k, observed) if detail else None)
-    per_report = {
-        rid: {OUTCOME_KEYS[k]: {"observed": None if counts[i, k] < 0 else int(counts[i, k]), "n": int(n[i]),
-                                "estimate": est.of_draws(sampled.posterior["cumulative"].sel(report=rid, outcome=outcome).values)}
-              for k, outcome in enumerate(sequential.OUTCOMES)}
-        for i, rid in enumerate(report_ids)} if sampled else {}
     return Graded(config.graded.model, config.graded.missing, ASSUMPTIONS[config.graded.missing], outcomes,
-                  per_report, missingness(integrated, counts) if detail else None,
+                  _per_report(sampled.posterior, report_ids, counts, n) if sampled else {},
+                  missingness(integrated, counts) if detail else None,
                   sampled.convergence if sampled else None, len(report_ids), int(n.sum()), _integration(integrated),
                   _cross_check(sampled.posterior, pooled) if sampled else None, sampled.idata if sampled else None,
                   counts)
+
+
+def _per_report(posterior: xr.Dataset, report_ids, counts: np.ndarray, n: np.ndarray) -> dict:
+    """Per report and outcome: the observed count (None where not graded), its patients and the NUTS estimate
+    of its cumulative probability."""
+    return {rid: {OUTCOME_KEYS[k]: {"observed": None if counts[i, k] < 0 else int(counts[i, k]), "n": int(n[i]),
+                                    "estimate": est.of_draws(posterior["cumulative"].sel(report=rid,
+                                                                                         outcome=outcome).values)}
+                  for k, outcome in enumerate(sequential.OUTCOMES)}
+            for i, rid in enumerate(report_ids)}
 
 
 def _sampled(inputs: Inputs, cache: ModelCache, spec, report_ids, counts: np.ndarray, n: np.ndarray):
