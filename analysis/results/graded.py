@@ -60,7 +60,8 @@ class Graded(Result):
     patients_total: int
     integration: dict
     """How the printed numbers were integrated: method, points, replicates, the smallest effective sample size,
-    the largest Pareto k̂ of the weights, and the integration's `failures` (empty when it passes)."""
+    the largest Pareto k̂ of the weights and its limit, and the integration's `failures` (empty when it
+    passes)."""
     cross_check: dict | None
     """The largest difference between the NUTS draws' pooled means and the integration's: in which outcome,
     how large, in the draws' Monte Carlo standard errors, of how many draws."""

@@ -260,12 +260,13 @@ def _cross_check(posterior: xr.Dataset, pooled: list[Estimate]) -> dict:
 
 def _integration(weighted: importance.Weighted) -> dict:
     """How the numbers were integrated, and why the integration should not be trusted (`failures`, empty
-    when it passes): the largest Pareto k̂ of a replicate's importance weights (`est.importance_check`)."""
+    when it passes): the largest Pareto k̂ of a replicate's importance weights (`est.importance_check`) and
+    the limit it is held to."""
     pareto_k, failures = est.importance_check(weighted)
     return {"method": "importance", "parameters": int(weighted.mode.size),
             "points": int(sum(len(w) for w in weighted.weights)),
             "replicates": len(weighted.weights), "ess_min": float(weighted.ess.min()), "pareto_k_max": pareto_k,
-            "failures": failures}
+            "pareto_k_limit": est.PARETO_K_MAX, "failures": failures}
 
 
 def missingness(weighted: importance.Weighted, counts: np.ndarray) -> Missingness:
